@@ -1,0 +1,52 @@
+# The two commands a user needs: `make run` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench clean
+
+run: install kafka topics ## Start Kafka and the worker with its web view (foreground)
+	$(BIN)/faust -A app worker -l info
+
+test: install kafka lint typecheck ## The whole suite against the real broker
+	$(PY) -m pytest -q
+
+install: $(STAMP) ## Local virtualenv with exact pins
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+kafka: install ## Fetch (once) and start the local broker; reuses a running one
+	$(PY) broker/local_kafka.py start
+
+kafka-stop:
+	$(PY) broker/local_kafka.py stop
+
+kafka-status:
+	$(PY) broker/local_kafka.py status
+
+topics: install kafka ## Create the app's topics up front
+	$(BIN)/faust -A app create-topics
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+train: install ## Retrain the shipped models from $(DATA)
+	$(PY) -m models.train heart --data $(DATA)/heart.csv
+
+eval: install ## Reproduce the shipped models' figures from $(DATA)
+	$(PY) -m models.evaluate heart --data $(DATA)/heart.csv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,0 +1,1 @@
+"""Faust agents, topics, tables and commands; found by the app's autodiscovery."""

@@ -1,0 +1,113 @@
+"""The batch loop every inference agent runs: decode, predict once per batch, send, count.
+
+Delivery: outputs, dead letters and count deltas of a batch are all acknowledged by the
+broker before the batch's events are acked, and Faust commits only acked offsets; so a
+crash repeats at most the uncommitted batches (at-least-once), it never loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import faust
+from faust.types import EventT
+
+from app import app
+from schemas.errors import InvalidEvent
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class ScoringPipeline(Generic[T]):
+    """What differs between pipelines: their topics, decoder and batch predictor."""
+
+    name: str
+    output_topic: faust.TopicT
+    dlq_topic: faust.TopicT
+    counts_topic: faust.TopicT
+    decode: Callable[[bytes | None], T]
+    predict: Callable[[Sequence[T]], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Labels given to the valid events and reasons given to the rejected ones, in order."""
+
+    labels: list[str]
+    rejected: list[str]
+
+    def counts(self) -> Counter[str]:
+        totals = Counter(self.labels)
+        if self.rejected:
+            totals[DEAD_LETTER] = len(self.rejected)
+        return totals
+
+
+def count_key(pipeline: str, label: str) -> str:
+    """The table key under which a pipeline's label is counted."""
+    return f"{pipeline}:{label}"
+
+
+async def serve(stream: faust.StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
+    """Consume `stream` in batches for ever, scoring each batch with `pipeline`."""
+    settings = app.settings
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
+        await score_batch(events, pipeline)
+
+
+async def score_batch(events: Sequence[EventT], pipeline: ScoringPipeline[Any]) -> BatchOutcome:
+    """Score one batch and wait until the broker has every record it produced."""
+    valid: list[EventT] = []
+    items: list[Any] = []
+    rejects: list[tuple[EventT, str]] = []
+    for event in events:
+        try:
+            items.append(pipeline.decode(event.message.value))
+            valid.append(event)
+        except InvalidEvent as exc:
+            rejects.append((event, exc.reason))
+    labels = await pipeline.predict(items) if items else []
+    producer = app.producer
+    pending: list[Awaitable[Any]] = []
+    for event, label in zip(valid, labels, strict=True):
+        message = event.message
+        pending.append(await producer.send(
+            pipeline.output_topic.get_topic_name(), message.key, label.encode(),
+            message.partition, None, None,
+        ))
+    for event, reason in rejects:
+        pending.append(await _dead_letter(event, reason, pipeline))
+    outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
+    for label, n in outcome.counts().items():
+        pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),
+                                                        value=n))
+    await asyncio.gather(*pending)
+    return outcome
+
+
+async def _dead_letter(event: EventT, reason: str, pipeline: ScoringPipeline[Any]) -> Any:
+    """Send the original key and bytes to the dead-letter topic with headers saying why."""
+    message = event.message
+    logger.warning(
+        "%s: dead-lettering %s[%d]@%d: %s",
+        pipeline.name, message.topic, message.partition, message.offset, reason,
+    )
+    headers = [
+        ("error.reason", reason.encode()),
+        ("source.topic", message.topic.encode()),
+        ("source.partition", str(message.partition).encode()),
+        ("source.offset", str(message.offset).encode()),
+    ]
+    return await app.producer.send(
+        pipeline.dlq_topic.get_topic_name(), message.key, message.value,
+        message.partition, None, headers,
+    )

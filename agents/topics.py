@@ -1,0 +1,48 @@
+"""Every topic and table of the app, declared once with the configured names."""
+
+from __future__ import annotations
+
+import faust
+
+from app import app
+
+settings = app.settings
+
+
+def _raw_topic(name: str) -> faust.TopicT:
+    """A topic whose keys and values stay bytes: decoding is ours, so bad bytes get a reason."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+
+heart_input_topic = _raw_topic(settings.heart_input_topic)
+heart_output_topic = _raw_topic(settings.heart_output_topic)
+heart_dlq_topic = _raw_topic(settings.heart_dlq_topic)
+
+label_counts_topic = app.topic(
+    settings.label_counts_topic,
+    key_type=str,
+    value_type=int,
+    partitions=settings.topic_partitions,
+)
+
+#: "pipeline:label" -> number of events given that label ("pipeline:dead_letter" for rejects).
+label_to_count = app.Table(
+    "label-to-count",
+    default=int,
+    partitions=settings.topic_partitions,
+    help="Events per pipeline and label, including dead letters.",
+)
+
+ALL_TOPICS = (
+    heart_input_topic,
+    heart_output_topic,
+    heart_dlq_topic,
+    label_counts_topic,
+)

@@ -1,0 +1,57 @@
+"""The Faust app, built from the validated settings; run it with `faust -A app worker`.
+
+This module is a leaf: agents, tables, views and commands import `app` from here and
+are found by autodiscovery, never imported by it.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any
+
+import faust
+
+from settings import Settings, SettingsError
+
+
+class InferenceApp(faust.App):  # type: ignore[misc]
+    """A Faust app that owns the validated settings and the executor models run in."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(
+            settings.app_id,
+            broker=settings.broker_url,
+            store=settings.table_store,
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication_factor,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            autodiscover=["agents", "web"],
+            origin="app",
+            producer_acks=-1,
+            **kwargs,
+        )
+        self.settings = settings
+
+    @cached_property
+    def model_executor(self) -> ThreadPoolExecutor:
+        """The thread that runs batch predictions, so the event loop never waits on a model."""
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        if "model_executor" in self.__dict__:
+            self.model_executor.shutdown(wait=True)
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"kafka-inference: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+app = InferenceApp(_load_settings())

@@ -1,0 +1,1 @@
+"""Model code (plain synchronous scikit-learn) and the shipped model artifacts."""

@@ -1,0 +1,111 @@
+"""Save a fitted model with its manifest, and load it only after checking both.
+
+A joblib file is a pickle, and unpickling runs code: so a model is loaded only when its
+sha256 matches the manifest written beside it and the installed scikit-learn is the
+version it was trained with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+logger = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """A model artifact that must not or cannot be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified estimator with the manifest it was shipped with."""
+
+    name: str
+    estimator: Any
+    manifest: dict[str, Any]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["labels"])
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def save_model(estimator: Any, model_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write `estimator` to `model_path` and its manifest beside it; return the manifest."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, model_path, compress=3)
+    full = {
+        "name": model_path.stem,
+        "file": model_path.name,
+        "sha256": sha256_file(model_path),
+        "size_bytes": model_path.stat().st_size,
+        "sklearn_version": sklearn.__version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **manifest,
+    }
+    manifest_path(model_path).write_text(json.dumps(full, indent=2) + "\n")
+    return full
+
+
+def read_manifest(model_path: Path) -> dict[str, Any]:
+    """The manifest beside `model_path`, or ModelLoadError saying how to get one."""
+    path = manifest_path(model_path)
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelLoadError(
+            f"model manifest {path} is missing; retrain the model "
+            f"(`make train`) or restore it from the repository"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"model manifest {path} is not valid JSON ({exc}); retrain") from None
+    return manifest
+
+
+def load_model(model_path: Path) -> LoadedModel:
+    """Verify `model_path` against its manifest and the installed scikit-learn, then load it."""
+    if not model_path.is_file():
+        raise ModelLoadError(
+            f"model file {model_path} is missing; set MODEL_DIR to the folder holding it "
+            f"or retrain it (`make train`)"
+        )
+    manifest = read_manifest(model_path)
+    actual = sha256_file(model_path)
+    if actual != manifest.get("sha256"):
+        raise ModelLoadError(
+            f"refusing to load {model_path}: its sha256 {actual[:12]}... does not match the "
+            f"manifest's {str(manifest.get('sha256'))[:12]}...; the file was changed or "
+            f"replaced. Restore it from the repository or retrain it (`make train`)"
+        )
+    trained_with = manifest.get("sklearn_version")
+    if trained_with != sklearn.__version__:
+        raise ModelLoadError(
+            f"refusing to load {model_path}: trained with scikit-learn {trained_with}, but "
+            f"{sklearn.__version__} is installed. Install scikit-learn=={trained_with} "
+            f"(`make install`) or retrain the model with this version (`make train`)"
+        )
+    estimator = joblib.load(model_path)
+    logger.info("loaded model %s (sha256 %s...)", model_path.name, actual[:12])
+    return LoadedModel(name=manifest.get("name", model_path.stem), estimator=estimator,
+                       manifest=manifest)

@@ -1,0 +1,125 @@
+"""The heart patient record, decoded from the demo's JSON with spaced keys.
+
+Ranges (inclusive) accepted for the numeric fields; anything outside is rejected:
+age 1-120 years, resting bp s 50-300 mm Hg, cholesterol 0 (not measured) or 50-1000 mg/dl,
+max heart rate 30-250 bpm, oldpeak -10 to 10 mm. Categorical codes follow the dataset:
+sex 0/1, chest pain type 1-4, fasting blood sugar 0/1, resting ecg 0-2,
+exercise angina 0/1, ST slope 0-3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+
+from schemas.errors import InvalidEvent
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input field: its JSON key as in the demo, its record name and what it may hold."""
+
+    json_key: str
+    name: str
+    low: float
+    high: float
+    codes: frozenset[int] | None = None
+    also: frozenset[float] = frozenset()
+
+    def check(self, value: Any) -> float:
+        """Return `value` as a float, or raise InvalidEvent saying what is wrong with it."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidEvent(f'"{self.json_key}" must be a number, got {_kind(value)}')
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidEvent(f'"{self.json_key}" must be a finite number')
+        if self.codes is not None:
+            if number not in self.codes:
+                allowed = ", ".join(str(c) for c in sorted(self.codes))
+                raise InvalidEvent(f'"{self.json_key}" must be one of {allowed}, got {value}')
+        elif not (self.low <= number <= self.high or number in self.also):
+            raise InvalidEvent(
+                f'"{self.json_key}" must be between {self.low:g} and {self.high:g}, got {value}'
+            )
+        return number
+
+
+def _codes(*values: int) -> frozenset[int]:
+    return frozenset(values)
+
+
+HEART_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("age", "age", 1, 120),
+    FieldSpec("sex", "sex", 0, 1, _codes(0, 1)),
+    FieldSpec("chest pain type", "chest_pain_type", 1, 4, _codes(1, 2, 3, 4)),
+    FieldSpec("resting bp s", "resting_bp_s", 50, 300),
+    FieldSpec("cholesterol", "cholesterol", 50, 1000, also=frozenset({0.0})),
+    FieldSpec("fasting blood sugar", "fasting_blood_sugar", 0, 1, _codes(0, 1)),
+    FieldSpec("resting ecg", "resting_ecg", 0, 2, _codes(0, 1, 2)),
+    FieldSpec("max heart rate", "max_heart_rate", 30, 250),
+    FieldSpec("exercise angina", "exercise_angina", 0, 1, _codes(0, 1)),
+    FieldSpec("oldpeak", "oldpeak", -10, 10),
+    FieldSpec("ST slope", "st_slope", 0, 3, _codes(0, 1, 2, 3)),
+)
+FEATURE_KEYS: tuple[str, ...] = tuple(f.json_key for f in HEART_FIELDS)
+
+
+class HeartEvent(faust.Record, serializer="json"):
+    """One patient's measurements, in the model's feature order."""
+
+    age: float
+    sex: float
+    chest_pain_type: float
+    resting_bp_s: float
+    cholesterol: float
+    fasting_blood_sugar: float
+    resting_ecg: float
+    max_heart_rate: float
+    exercise_angina: float
+    oldpeak: float
+    st_slope: float
+
+    def features(self) -> list[float]:
+        """The values in the order of FEATURE_KEYS."""
+        return [getattr(self, f.name) for f in HEART_FIELDS]
+
+
+def decode_heart_event(raw: bytes | None) -> HeartEvent:
+    """Parse a JSON patient record (spaced or snake_case keys); raise InvalidEvent if bad."""
+    if raw is None or raw.strip() == b"":
+        raise InvalidEvent("empty message")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent(f"expected a JSON object, got {_kind(payload)}")
+    values: dict[str, float] = {}
+    for spec in HEART_FIELDS:
+        if spec.json_key in payload:
+            value = payload[spec.json_key]
+        elif spec.name in payload:
+            value = payload[spec.name]
+        else:
+            raise InvalidEvent(f'missing field "{spec.json_key}"')
+        values[spec.name] = spec.check(value)
+    return HeartEvent(**values)
+
+
+def _kind(value: Any) -> str:
+    """A JSON-flavoured name for the type of `value`, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

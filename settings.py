@@ -1,0 +1,172 @@
+"""Every setting of the app, read once from the environment and validated.
+
+Where Faust reads an environment variable of its own (BROKER_URL, WEB_HOST, WEB_PORT,
+TOPIC_PARTITIONS, APP_STORE), this module reads the same name, so the value Faust sees
+and the value validated here can never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message lists each with its fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; build it with `Settings.from_env()`."""
+
+    broker_url: str
+    app_id: str
+    heart_input_topic: str
+    heart_output_topic: str
+    sentiment_input_topic: str
+    sentiment_output_topic: str
+    topic_partitions: int
+    topic_replication_factor: int
+    web_host: str
+    web_port: int
+    table_store: str
+    model_dir: Path
+    batch_size: int
+    batch_wait_s: float
+    sentiment_max_chars: int
+
+    @property
+    def heart_dlq_topic(self) -> str:
+        return f"{self.heart_input_topic}-dlq"
+
+    @property
+    def sentiment_dlq_topic(self) -> str:
+        return f"{self.sentiment_input_topic}-dlq"
+
+    @property
+    def label_counts_topic(self) -> str:
+        return f"{self.app_id}-label-counts"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list without Faust's `kafka://` scheme, for plain Kafka clients."""
+        return ",".join(part.removeprefix("kafka://") for part in self.broker_url.split(";"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `env` (default: os.environ); raise SettingsError listing all problems."""
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        settings = cls(
+            broker_url=reader.broker_url("BROKER_URL", "kafka://127.0.0.1:9092"),
+            app_id=reader.topic_name("APP_ID", "kafka-inference"),
+            heart_input_topic=reader.topic_name("HEART_INPUT_TOPIC", "heartinput"),
+            heart_output_topic=reader.topic_name("HEART_OUTPUT_TOPIC", "heartoutput"),
+            sentiment_input_topic=reader.topic_name("SENTIMENT_INPUT_TOPIC", "sentimentinput"),
+            sentiment_output_topic=reader.topic_name("SENTIMENT_OUTPUT_TOPIC", "sentimentoutput"),
+            topic_partitions=reader.integer("TOPIC_PARTITIONS", 4, low=1, high=1000),
+            topic_replication_factor=reader.integer(
+                "TOPIC_REPLICATION_FACTOR", 1, low=1, high=10
+            ),
+            web_host=reader.text("WEB_HOST", "127.0.0.1"),
+            web_port=reader.integer("WEB_PORT", 6066, low=1, high=65535),
+            table_store=reader.store("APP_STORE", "memory://"),
+            model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
+            batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
+            batch_wait_s=reader.number("BATCH_WAIT_SECONDS", 0.01, low=0.0001, high=60.0),
+            sentiment_max_chars=reader.integer(
+                "SENTIMENT_MAX_CHARS", 100_000, low=1, high=10_000_000
+            ),
+        )
+        reader.raise_if_invalid()
+        return settings
+
+
+class _Reader:
+    """Collects every invalid value instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def topic_name(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not _TOPIC_NAME.match(value):
+            self.problems.append(
+                f"{name}={value!r} is not a valid Kafka topic name "
+                "(letters, digits, '.', '_', '-'; at most 249 characters)"
+            )
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} must be a whole number from {low} to {high}")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{name}={value} is out of range: use {low} to {high}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} must be a number from {low} to {high}")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{name}={value} is out of range: use {low} to {high}")
+        return value
+
+    def broker_url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        for part in value.replace(",", ";").split(";"):
+            address = part.strip().removeprefix("kafka://")
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                self.problems.append(
+                    f"{name}={value!r}: {part!r} is not host:port (e.g. kafka://127.0.0.1:9092)"
+                )
+        return ";".join(
+            p.strip() if p.strip().startswith("kafka://") else f"kafka://{p.strip()}"
+            for p in value.replace(",", ";").split(";")
+        )
+
+    def store(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not value.startswith(("memory://", "rocksdb://", "aerospike://")):
+            self.problems.append(
+                f"{name}={value!r} is not a Faust table store (memory:// or rocksdb://)"
+            )
+        return value
+
+    def directory(self, name: str, default: Path) -> Path:
+        raw = self._raw(name)
+        path = Path(raw).resolve() if raw else default
+        if not path.is_dir():
+            self.problems.append(f"{name}={str(path)!r} is not a directory")
+        return path
+
+    def raise_if_invalid(self) -> None:
+        if self.problems:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            raise SettingsError(f"invalid settings:\n{lines}")
