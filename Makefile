@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench clean
+.PHONY: run test install tools kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench clean
 
 run: install kafka topics ## Start Kafka and the worker with its web view (foreground)
 	$(BIN)/faust -A app worker -l info
 
-test: install kafka lint typecheck ## The whole suite against the real broker
+test: install tools kafka lint typecheck ## The whole suite against the real broker
 	$(PY) -m pytest -q
 
 install: $(STAMP) ## Local virtualenv with exact pins
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+tools: ## kcat, the outside client the tests check the app with
+	@command -v kcat >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "kcat is missing: sudo apt-get install kcat"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
 
 kafka: install ## Fetch (once) and start the local broker; reuses a running one
 	$(PY) broker/local_kafka.py start

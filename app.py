@@ -16,7 +16,7 @@ import faust
 from settings import Settings, SettingsError
 
 
-class InferenceApp(faust.App):  # type: ignore[misc]
+class InferenceApp(faust.App):
     """A Faust app that owns the validated settings and the executor models run in."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:

@@ -60,7 +60,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from `env` (default: os.environ); raise SettingsError listing all problems."""
+        """Read `env` (default: os.environ); raise SettingsError listing every problem."""
         env = os.environ if env is None else env
         reader = _Reader(env)
         settings = cls(

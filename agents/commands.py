@@ -13,7 +13,7 @@ from app import app
 logger = logging.getLogger(__name__)
 
 
-@app.command()  # type: ignore[misc]
+@app.command()
 async def create_topics() -> None:
     """Create every topic the app uses (idempotent), so several workers can share them."""
     settings = app.settings
@@ -28,8 +28,10 @@ async def create_topics() -> None:
         ]
         changelog = label_to_count.changelog_topic.get_topic_name()
         if changelog not in existing:
-            wanted.append(NewTopic(changelog, settings.topic_partitions, settings.topic_replication_factor,
-                                   topic_configs={"cleanup.policy": "compact"}))
+            wanted.append(NewTopic(
+                changelog, settings.topic_partitions, settings.topic_replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            ))
         if wanted:
             try:
                 await admin.create_topics(wanted)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import faust
-from faust.types import EventT
+from faust.streams import Stream
+from faust.types import EventT, StreamT
 
 from app import app
 from schemas.errors import InvalidEvent
@@ -57,18 +58,23 @@ def count_key(pipeline: str, label: str) -> str:
     return f"{pipeline}:{label}"
 
 
-async def serve(stream: faust.StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
+async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
     """Consume `stream` in batches for ever, scoring each batch with `pipeline`."""
     settings = app.settings
+    for topic in (pipeline.output_topic, pipeline.dlq_topic, pipeline.counts_topic):
+        await topic.maybe_declare()
+    assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
     async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
         await score_batch(events, pipeline)
 
 
-async def score_batch(events: Sequence[EventT], pipeline: ScoringPipeline[Any]) -> BatchOutcome:
+async def score_batch(
+    events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]
+) -> BatchOutcome:
     """Score one batch and wait until the broker has every record it produced."""
-    valid: list[EventT] = []
+    valid: list[EventT[bytes]] = []
     items: list[Any] = []
-    rejects: list[tuple[EventT, str]] = []
+    rejects: list[tuple[EventT[bytes], str]] = []
     for event in events:
         try:
             items.append(pipeline.decode(event.message.value))
@@ -94,7 +100,7 @@ async def score_batch(events: Sequence[EventT], pipeline: ScoringPipeline[Any]) 
     return outcome
 
 
-async def _dead_letter(event: EventT, reason: str, pipeline: ScoringPipeline[Any]) -> Any:
+async def _dead_letter(event: EventT[bytes], reason: str, pipeline: ScoringPipeline[Any]) -> Any:
     """Send the original key and bytes to the dead-letter topic with headers saying why."""
     message = event.message
     logger.warning(

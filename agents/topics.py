@@ -10,9 +10,14 @@ settings = app.settings
 
 
 def _raw_topic(name: str) -> faust.TopicT:
-    """A topic whose keys and values stay bytes: decoding is ours, so bad bytes get a reason."""
+    """A topic whose keys and values stay bytes: decoding is ours, so bad bytes get a reason.
+
+    Declared topics are created by the worker before it subscribes (`internal=True`), with
+    the configured partition count, so a fresh cluster needs no set-up step.
+    """
     return app.topic(
         name,
+        internal=True,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -27,8 +32,9 @@ heart_dlq_topic = _raw_topic(settings.heart_dlq_topic)
 
 label_counts_topic = app.topic(
     settings.label_counts_topic,
+    internal=True,
     key_type=str,
-    value_type=int,
+    value_serializer="json",
     partitions=settings.topic_partitions,
 )
 

@@ -81,7 +81,7 @@ def fetch() -> Path:
     if stamp.exists():
         return lib
     mvn = _require("mvn", "Install Apache Maven (Debian: apt-get install maven).")
-    _require("java", "Install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless).")
+    _require("java", "Install Java 17+ (Debian: apt-get install openjdk-17-jre-headless).")
     if lib.exists():
         shutil.rmtree(lib)
     lib.mkdir(parents=True)

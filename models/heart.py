@@ -74,7 +74,7 @@ def candidate_pipelines() -> dict[str, Pipeline]:
 
 
 def read_heart_csv(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """Feature matrix and targets of the de-duplicated rows, and how many duplicates were dropped."""
+    """Features and targets of the de-duplicated rows, and how many duplicates were dropped."""
     with path.open(newline="") as f:
         rows = [tuple(float(r[k]) for k in (*FEATURE_KEYS, "target")) for r in csv.DictReader(f)]
     unique = list(dict.fromkeys(rows))
@@ -106,7 +106,7 @@ def cross_validate_heart(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> di
 def choose_heart_pipeline(
     x: np.ndarray, y: np.ndarray, *, tolerance: float = 0.005
 ) -> tuple[str, dict[str, dict[str, float]]]:
-    """Cross-validate every candidate; pick the first (fastest) within `tolerance` ROC AUC of the best.
+    """Cross-validate every candidate; pick the first within `tolerance` ROC AUC of the best.
 
     Candidates are listed fastest first, so a slower model wins only by more than
     the tolerance, which is below the fold-to-fold spread of this small data set.

@@ -98,7 +98,7 @@ def decode_heart_event(raw: bytes | None) -> HeartEvent:
         raise InvalidEvent(f"not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidEvent(f"expected a JSON object, got {_kind(payload)}")
-    values: dict[str, float] = {}
+    values: list[float] = []
     for spec in HEART_FIELDS:
         if spec.json_key in payload:
             value = payload[spec.json_key]
@@ -106,8 +106,8 @@ def decode_heart_event(raw: bytes | None) -> HeartEvent:
             value = payload[spec.name]
         else:
             raise InvalidEvent(f'missing field "{spec.json_key}"')
-        values[spec.name] = spec.check(value)
-    return HeartEvent(**values)
+        values.append(spec.check(value))
+    return HeartEvent(*values)
 
 
 def _kind(value: Any) -> str:

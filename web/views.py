@@ -25,8 +25,8 @@ def pipeline_stats(counts: dict[str, int]) -> dict[str, Any]:
     return pipelines
 
 
-@app.page("/stats")  # type: ignore[misc]
-class Stats(View):  # type: ignore[misc]
+@app.page("/stats")
+class Stats(View):
     """Per-pipeline label counts, dead letters and totals."""
 
     async def get(self, request: Request) -> Response:

@@ -1,0 +1,50 @@
+import asyncio
+
+import orjson
+
+from agents.heart import predict_heart_risk
+from app import app
+from tests.agents.conftest import RecordingProducer
+from tests.examples import BAD_HEART_INPUTS, DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
+
+settings = app.settings
+
+
+async def _until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingProducer) -> None:
+    async with predict_heart_risk.test_context() as agent:
+        await agent.put(DEMO_HEART_LINE, key=b"patient-1")
+        await _until(lambda: producer.on(settings.heart_output_topic))
+    [out] = producer.on(settings.heart_output_topic)
+    assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
+
+
+async def test_bad_records_are_dead_lettered_and_good_ones_answered(
+    producer: RecordingProducer,
+) -> None:
+    inputs = [heart_record(0)] + [raw for raw, _ in BAD_HEART_INPUTS] + [heart_record(1)]
+    async with predict_heart_risk.test_context() as agent:
+        for i, raw in enumerate(inputs):
+            await agent.put(raw, key=f"k{i}".encode())
+        await _until(lambda: len(producer.on(settings.heart_output_topic)) == 2
+                     and len(producer.on(settings.heart_dlq_topic)) == len(BAD_HEART_INPUTS))
+    outputs = producer.on(settings.heart_output_topic)
+    assert [o.key for o in outputs] == [b"k0", f"k{len(inputs) - 1}".encode()]
+    dead = producer.on(settings.heart_dlq_topic)
+    for record, (raw, reason) in zip(dead, BAD_HEART_INPUTS, strict=True):
+        assert record.value == raw
+        assert record.headers["error.reason"].decode().startswith(reason)
+        assert record.headers["source.topic"] == settings.heart_input_topic.encode()
+        assert {"source.partition", "source.offset"} <= record.headers.keys()
+    deltas: dict[str, int] = {}
+    for r in producer.on(settings.label_counts_topic):
+        key, value = (r.key or b"").decode(), orjson.loads(r.value or b"")
+        deltas[key] = deltas.get(key, 0) + value
+    assert deltas["heart:dead_letter"] == len(BAD_HEART_INPUTS)
+    assert sum(v for k, v in deltas.items() if k != "heart:dead_letter") == 2

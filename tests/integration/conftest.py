@@ -1,0 +1,145 @@
+"""The real broker and a real worker process for the integration tests.
+
+The broker is the local one started by `make test` (this fixture starts it too when
+missing); with BROKER_URL set, that cluster is used instead. A broker that cannot be
+reached fails the tests: they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output"
+WORKER_START_TIMEOUT_S = 120.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> str:
+    """host:port of a running broker."""
+    if os.environ.get("BROKER_URL"):
+        return Settings.from_env().bootstrap_servers
+    subprocess.run([sys.executable, str(ROOT / "broker" / "local_kafka.py"), "start"],
+                   check=True)
+    port = os.environ.get("KAFKA_PORT", "9092")
+    return f"127.0.0.1:{port}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Worker:
+    """A `faust -A app worker` process with its own app id, topics and web port."""
+
+    name: str
+    env: dict[str, str]
+    web_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "faust"), "-A", "app", "worker", "-l", "info"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n"
+                                     f"{self.log_tail()}")
+            if self.stats_or_none() is not None:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"worker not serving /stats in {WORKER_START_TIMEOUT_S}s:\n"
+                             f"{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def stats_or_none(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/stats",
+                                        timeout=2) as reply:
+                data: dict[str, Any] = json.load(reply)
+                return data
+        except OSError:
+            return None
+
+    def stats(self) -> dict[str, Any]:
+        data = self.stats_or_none()
+        assert data is not None, f"worker /stats did not answer:\n{self.log_tail()}"
+        return data
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def make_worker(bootstrap: str, tmp: Path, name: str, **overrides: str) -> Worker:
+    """A worker with topics and app id of its own, so tests never share state by accident."""
+    run = uuid.uuid4().hex[:8]
+    port = free_port()
+    env = {
+        **os.environ,
+        "BROKER_URL": f"kafka://{bootstrap}",
+        "APP_ID": f"test-{name}-{run}",
+        "HEART_INPUT_TOPIC": f"heartinput-{run}",
+        "HEART_OUTPUT_TOPIC": f"heartoutput-{run}",
+        "SENTIMENT_INPUT_TOPIC": f"sentimentinput-{run}",
+        "SENTIMENT_OUTPUT_TOPIC": f"sentimentoutput-{run}",
+        "WEB_PORT": str(port),
+        "APP_DATADIR": str(tmp / f"{name}-{run}-data"),
+        **overrides,
+    }
+    return Worker(name=name, env=env, web_port=port, log_path=OUTPUT / f"worker-{name}-{run}.log")
+
+
+@pytest.fixture(scope="session")
+def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """One worker shared by the pipeline tests; tests tell their events apart by key."""
+    w = make_worker(bootstrap, tmp_path_factory.mktemp("worker"), "shared")
+    w.start()
+    yield w
+    w.stop()

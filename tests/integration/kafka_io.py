@@ -1,0 +1,64 @@
+"""Produce to and read from the real broker, waiting on conditions with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+
+async def produce(bootstrap: str, topic: str,
+                  records: Sequence[tuple[bytes | None, bytes]],
+                  *, partition: int | None = None) -> None:
+    """Send `(key, value)` pairs and wait until the broker has all of them."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        batch = [await producer.send(topic, value, key=key, partition=partition)
+                 for key, value in records]
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    *,
+    timeout: float = 60.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` from the beginning until `done(records)` holds; fail at the deadline."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        partitions: set[TopicPartition] = set()
+        while not partitions:
+            ids = await consumer._client.fetch_all_metadata()
+            partitions = {TopicPartition(topic, p) for p in ids.partitions_for_topic(topic) or []}
+            if not partitions:
+                assert loop.time() < deadline, f"topic {topic} never appeared"
+                await asyncio.sleep(0.2)
+        consumer.assign(list(partitions))
+        await consumer.seek_to_beginning()
+        while not done(records):
+            left = deadline - loop.time()
+            assert left > 0, f"{topic}: condition not met within {timeout}s; read {len(records)}"
+            batches = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
+            for batch in batches.values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def keyed(records: list[ConsumerRecord[bytes, bytes]], keys: set[bytes]) -> list[
+        ConsumerRecord[bytes, bytes]]:
+    """The records whose key is one of `keys`."""
+    return [r for r in records if r.key in keys]

@@ -1,0 +1,70 @@
+"""Clients nobody here wrote: Kafka's own console tools (the demo's commands) and kcat."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.examples import DEMO_HEART_LABEL, DEMO_HEART_LINE
+from tests.integration.conftest import ROOT, Worker
+
+CONSOLE = ROOT / "broker" / "bin"
+
+
+def _run(cmd: list[str | Path], stdin: bytes = b"", timeout: float = 90) -> str:
+    done = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
+
+
+def _value_of(key: str, lines: str) -> str:
+    """The text after `key<TAB>` on the last line that starts with it, or ''."""
+    found = [ln.split("\t", 1)[1] for ln in lines.splitlines() if ln.startswith(key + "\t")]
+    return found[-1] if found else ""
+
+
+def _poll(read: Callable[[], str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while not (value := read()):
+        assert time.monotonic() < deadline, "nothing arrived in time"
+        time.sleep(0.5)
+    return value
+
+
+def test_console_producer_and_consumer_see_the_demo(bootstrap: str, worker: Worker) -> None:
+    s = worker.settings
+    key = f"console-{uuid.uuid4().hex}"
+    _run([CONSOLE / "kafka-console-producer", "--bootstrap-server", bootstrap,
+          "--topic", s.heart_input_topic, "--reader-property", "parse.key=true",
+          "--reader-property", "key.separator=|"],
+         stdin=f"{key}|".encode() + DEMO_HEART_LINE + b"\n")
+    # The console consumer exits after --timeout-ms without a new message.
+    answer = _poll(lambda: _value_of(key, _run(
+        [CONSOLE / "kafka-console-consumer", "--bootstrap-server", bootstrap,
+         "--topic", s.heart_output_topic, "--from-beginning",
+         "--formatter-property", "print.key=true", "--timeout-ms", "5000"], timeout=120)))
+    assert answer == DEMO_HEART_LABEL
+
+
+def test_kcat_round_trip(bootstrap: str, worker: Worker) -> None:
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is not installed: `make test` installs it (apt-get install kcat)"
+    s = worker.settings
+    key = f"kcat-{uuid.uuid4().hex}"
+    _run([kcat, "-P", "-b", bootstrap, "-t", s.heart_input_topic, "-k", key], stdin=DEMO_HEART_LINE)
+    _run([kcat, "-P", "-b", bootstrap, "-t", s.heart_input_topic, "-k", f"{key}-bad"],
+         stdin=b"{broken")
+
+    def read(topic: str, fmt: str, wanted: str) -> str:
+        return _value_of(wanted, _run([kcat, "-C", "-b", bootstrap, "-t", topic,
+                                       "-o", "beginning", "-e", "-q", "-f", fmt]))
+
+    assert _poll(lambda: read(s.heart_output_topic, "%k\t%s\n", key)) == DEMO_HEART_LABEL
+    headers = _poll(lambda: read(s.heart_dlq_topic, "%k\t%h\n", f"{key}-bad"))
+    assert "error.reason=not JSON" in headers
+    assert f"source.topic={s.heart_input_topic}" in headers
