@@ -168,11 +168,14 @@ def _running_pid() -> int | None:
 
 
 def start() -> None:
-    """Start the broker in the background, or reuse one already answering on the port."""
+    """Start the broker in the background, or reuse one already answering on the port.
+
+    The jars are fetched either way: the console tools in broker/bin run from them.
+    """
+    fetch()
     if is_up():
         print(f"local_kafka: a broker already answers at {bootstrap()}; reusing it")
         return
-    fetch()
     home = _home()
     config = _write_config(home)
     _format_storage(home, config)
