@@ -49,9 +49,11 @@ typecheck: install
 
 train: install ## Retrain the shipped models from $(DATA)
 	$(PY) -m models.train heart --data $(DATA)/heart.csv
+	$(PY) -m models.train sentiment --data $(DATA)/imdb_train.csv.gz --test $(DATA)/imdb_test.csv.gz
 
 eval: install ## Reproduce the shipped models' figures from $(DATA)
 	$(PY) -m models.evaluate heart --data $(DATA)/heart.csv
+	$(PY) -m models.evaluate sentiment --data $(DATA)/imdb_test.csv.gz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -7,17 +7,19 @@ are found by autodiscovery, never imported by it.
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import cached_property
+from multiprocessing import get_context
 from typing import Any
 
 import faust
 
+from models.pool import init_process
 from settings import Settings, SettingsError
 
 
 class InferenceApp(faust.App):
-    """A Faust app that owns the validated settings and the executor models run in."""
+    """A Faust app that owns the validated settings and the executors models run in."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(
@@ -40,10 +42,25 @@ class InferenceApp(faust.App):
         """The thread that runs batch predictions, so the event loop never waits on a model."""
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
+    @cached_property
+    def sentiment_pool(self) -> ProcessPoolExecutor:
+        """Processes that vectorise and score reviews, each with its own verified model.
+
+        Vectorising text is pure-Python-heavy CPU work, so threads would share one core;
+        `spawn` keeps the children free of the event loop's threads and sockets.
+        """
+        return ProcessPoolExecutor(
+            max_workers=self.settings.sentiment_processes,
+            mp_context=get_context("spawn"),
+            initializer=init_process,
+            initargs=(str(self.settings.model_dir / "sentiment.joblib"),),
+        )
+
     async def on_stop(self) -> None:
         await super().on_stop()
-        if "model_executor" in self.__dict__:
-            self.model_executor.shutdown(wait=True)
+        for name in ("model_executor", "sentiment_pool"):
+            if name in self.__dict__:
+                self.__dict__[name].shutdown(wait=True)
 
 
 def _load_settings() -> Settings:

@@ -40,6 +40,7 @@ class Settings:
     batch_size: int
     batch_wait_s: float
     sentiment_max_chars: int
+    sentiment_processes: int
 
     @property
     def heart_dlq_topic(self) -> str:
@@ -82,6 +83,9 @@ class Settings:
             batch_wait_s=reader.number("BATCH_WAIT_SECONDS", 0.01, low=0.0001, high=60.0),
             sentiment_max_chars=reader.integer(
                 "SENTIMENT_MAX_CHARS", 100_000, low=1, high=10_000_000
+            ),
+            sentiment_processes=reader.integer(
+                "SENTIMENT_PROCESSES", os.cpu_count() or 1, low=1, high=64
             ),
         )
         reader.raise_if_invalid()

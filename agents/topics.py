@@ -29,6 +29,9 @@ def _raw_topic(name: str) -> faust.TopicT:
 heart_input_topic = _raw_topic(settings.heart_input_topic)
 heart_output_topic = _raw_topic(settings.heart_output_topic)
 heart_dlq_topic = _raw_topic(settings.heart_dlq_topic)
+sentiment_input_topic = _raw_topic(settings.sentiment_input_topic)
+sentiment_output_topic = _raw_topic(settings.sentiment_output_topic)
+sentiment_dlq_topic = _raw_topic(settings.sentiment_dlq_topic)
 
 label_counts_topic = app.topic(
     settings.label_counts_topic,
@@ -50,5 +53,8 @@ ALL_TOPICS = (
     heart_input_topic,
     heart_output_topic,
     heart_dlq_topic,
+    sentiment_input_topic,
+    sentiment_output_topic,
+    sentiment_dlq_topic,
     label_counts_topic,
 )

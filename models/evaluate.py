@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.artifacts import read_manifest, sha256_file
+from models import sentiment
+from models.artifacts import load_model, read_manifest, sha256_file
 from models.heart import candidate_pipelines, cross_validate_heart, read_heart_csv
 
 MODEL_DIR = Path(__file__).resolve().parent
@@ -32,7 +33,20 @@ def evaluate_heart(data: Path, model_dir: Path) -> bool:
     return ok
 
 
-EVALUATORS = {"heart": evaluate_heart}
+def evaluate_sentiment(data: Path, model_dir: Path) -> bool:
+    """Score the shipped model on the held-out test split; True when accuracy matches."""
+    model = load_model(model_dir / "sentiment.joblib")
+    texts, targets = sentiment.read_reviews(data)
+    labels = sentiment.predict_sentiment(model.estimator, texts)
+    right = sum(label == sentiment.LABELS[t] for label, t in zip(labels, targets, strict=True))
+    accuracy = round(right / len(texts), 4)
+    shipped = model.manifest["metrics"]["accuracy"]
+    print(f"sentiment, {len(texts)} reviews of {data.name}: accuracy {accuracy:.4f}, "
+          f"manifest {shipped}  {'ok' if accuracy == shipped else 'DIFFERS'}")
+    return bool(accuracy == shipped)
+
+
+EVALUATORS = {"heart": evaluate_heart, "sentiment": evaluate_sentiment}
 
 
 def main() -> None:

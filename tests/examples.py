@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import orjson
 
 #: The demo's exact input line (seed, DEMO 1).
@@ -36,3 +39,27 @@ BAD_HEART_INPUTS: list[tuple[bytes, str]] = [
      '"max heart rate" must be between 30 and 250'),
     (b"", "empty message"),
 ]
+
+
+#: The demo's review (seed, DEMO 2): favourable, though the demo's model called it negative.
+DEMO_REVIEW = (
+    'I used to watch this show when I was growing up. When I think about it, I remember it pr'
+    "etty well. If you ask me, it was a pretty good show. Anytime I think about it, I don't r"
+    'emember the opening sequence and theme song very well. In addition to that, everyone was'
+    ' ideally cast. Also, the writing was very strong. The performances were top-grade, too. '
+    "I hope some network brings it back so I can see every episode. Before I wrap this up, I'"
+    "d like to say that I'll always remember this show in my memory forever, even though I'm "
+    "not sure if I've seen every episode. Now, in conclusion, if some network ever brings it "
+    'back, I hope that you catch it one day before it goes off the air for good.'
+)
+DEMO_REVIEW_LABEL = "Positive Sentiment"
+SENTIMENT_LABELS = {"Positive Sentiment", "Negative Sentiment"}
+
+#: 60 reviews from the IMDB test split (Maas et al., ACL 2011), alternating positive and negative.
+REVIEWS_FILE = Path(__file__).resolve().parent / "fixtures" / "imdb_reviews.jsonl"
+
+
+def fixture_reviews() -> list[tuple[str, str]]:
+    """(review text, "positive" or "negative") pairs from the shipped fixture."""
+    rows = [json.loads(line) for line in REVIEWS_FILE.read_text(encoding="utf-8").splitlines()]
+    return [(r["review"], r["sentiment"]) for r in rows]
