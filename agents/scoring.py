@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ import faust
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
+from agents import metrics
+from agents.count_keys import DEAD_LETTER, count_key
 from app import app
 from schemas.errors import InvalidEvent
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DEAD_LETTER = "dead_letter"
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,6 @@ class BatchOutcome:
         return totals
 
 
-def count_key(pipeline: str, label: str) -> str:
-    """The table key under which a pipeline's label is counted."""
-    return f"{pipeline}:{label}"
-
-
 async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
     """Consume `stream` in batches for ever, scoring each batch with `pipeline`."""
     settings = app.settings
@@ -72,6 +69,7 @@ async def score_batch(
     events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]
 ) -> BatchOutcome:
     """Score one batch and wait until the broker has every record it produced."""
+    started = time.perf_counter()
     valid: list[EventT[bytes]] = []
     items: list[Any] = []
     rejects: list[tuple[EventT[bytes], str]] = []
@@ -81,7 +79,7 @@ async def score_batch(
             valid.append(event)
         except InvalidEvent as exc:
             rejects.append((event, exc.reason))
-    labels = await pipeline.predict(items) if items else []
+    labels = await _predict(pipeline, items) if items else []
     producer = app.producer
     pending: list[Awaitable[Any]] = []
     for event, label in zip(valid, labels, strict=True):
@@ -97,7 +95,26 @@ async def score_batch(
         pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),
                                                         value=n))
     await asyncio.gather(*pending)
+    _observe(pipeline.name, len(events), outcome, time.perf_counter() - started)
     return outcome
+
+
+async def _predict(pipeline: ScoringPipeline[Any], items: list[Any]) -> list[str]:
+    started = time.perf_counter()
+    labels = await pipeline.predict(items)
+    metrics.INFERENCE_SECONDS.labels(pipeline.name).observe(time.perf_counter() - started)
+    return labels
+
+
+def _observe(pipeline: str, size: int, outcome: BatchOutcome, seconds: float) -> None:
+    metrics.EVENTS_IN.labels(pipeline).inc(size)
+    metrics.BATCH_SIZE.labels(pipeline).observe(size)
+    metrics.BATCH_SECONDS.labels(pipeline).observe(seconds)
+    for label, n in outcome.counts().items():
+        if label == DEAD_LETTER:
+            metrics.DEAD_LETTERS.labels(pipeline).inc(n)
+        else:
+            metrics.PREDICTIONS.labels(pipeline, label).inc(n)
 
 
 async def _dead_letter(event: EventT[bytes], reason: str, pipeline: ScoringPipeline[Any]) -> Any:

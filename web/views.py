@@ -1,34 +1,105 @@
-"""`/stats`: the label counts this worker's table holds, as JSON."""
+"""The worker's web view: the live dashboard at `/`, its data at `/stats`, `/metrics`."""
 
 from __future__ import annotations
 
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from agents.scoring import DEAD_LETTER
+from agents.heart import heart_model
+from agents.sentiment import sentiment_model
 from agents.topics import label_to_count
 from app import app
+from models.artifacts import LoadedModel
+from web.monitor import Monitor, PipelineTopics
+
+PROMETHEUS_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
+DASHBOARD = Path(__file__).resolve().parent / "static" / "dashboard.html"
+settings = app.settings
+
+monitor = Monitor(
+    bootstrap=settings.bootstrap_servers,
+    group_id=settings.app_id,
+    changelog_topic=label_to_count.changelog_topic.get_topic_name(),
+    pipelines=[
+        PipelineTopics("heart", settings.heart_input_topic, settings.heart_output_topic,
+                       settings.heart_dlq_topic),
+        PipelineTopics("sentiment", settings.sentiment_input_topic,
+                       settings.sentiment_output_topic, settings.sentiment_dlq_topic),
+    ],
+)
+MODELS = {"heart": heart_model, "sentiment": sentiment_model}
 
 
-def pipeline_stats(counts: dict[str, int]) -> dict[str, Any]:
-    """Group "pipeline:label" totals by pipeline, with dead letters and a total apart."""
-    pipelines: dict[str, dict[str, Any]] = {}
-    for key, value in sorted(counts.items()):
-        name, _, label = key.partition(":")
-        entry = pipelines.setdefault(name, {"labels": {}, "dead_letters": 0, "total": 0})
-        if label == DEAD_LETTER:
-            entry["dead_letters"] = value
-        else:
-            entry["labels"][label] = value
-        entry["total"] += value
-    return pipelines
+@app.task  # type: ignore[untyped-decorator]
+async def follow_totals() -> None:
+    """Keep the global view of totals and lag fresh while the worker runs."""
+    await monitor.run()
+
+
+def model_summary(model: LoadedModel) -> dict[str, Any]:
+    """What the dashboard shows of a model: no paths, nothing secret."""
+    m = model.manifest
+    metrics = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, int | float)}
+    return {
+        "file": m.get("file"),
+        "estimator": m.get("estimator"),
+        "sklearn_version": m.get("sklearn_version"),
+        "sha256": str(m.get("sha256", ""))[:12],
+        "created_at": m.get("created_at"),
+        "evaluation": m.get("metrics", {}).get("evaluation"),
+        "metrics": metrics,
+    }
+
+
+def stats() -> dict[str, Any]:
+    """The whole /stats document; its fields are documented in the README."""
+    pipelines = monitor.snapshot()
+    for name, model in MODELS.items():
+        pipelines[name]["model"] = model_summary(model)
+    inputs = {p["topics"]["input"] for p in pipelines.values()}
+    assigned: dict[str, list[int]] = {}
+    for tp in app.consumer.assignment():
+        if tp.topic in inputs:
+            assigned.setdefault(tp.topic, []).append(tp.partition)
+    return {
+        "app_id": settings.app_id,
+        "worker": {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "assigned": {t: sorted(ps) for t, ps in sorted(assigned.items())},
+            "local_counts": {str(k): int(v) for k, v in label_to_count.items()},
+        },
+        "pipelines": pipelines,
+        "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
 
 
 @app.page("/stats")
 class Stats(View):
-    """Per-pipeline label counts, dead letters and totals."""
+    """Global per-pipeline totals, rates, lag and models, as JSON."""
 
     async def get(self, request: Request) -> Response:
-        counts = {str(k): int(v) for k, v in label_to_count.items()}
-        return self.json({"pipelines": pipeline_stats(counts)})
+        return self.json(stats())
+
+
+@app.page("/metrics")
+class Metrics(View):
+    """This worker's counters and histograms in Prometheus text format."""
+
+    async def get(self, request: Request) -> Response:
+        # aiohttp wants the charset apart from the content type.
+        return self.text(generate_latest().decode(), content_type=PROMETHEUS_TYPE)
+
+
+@app.page("/")
+class Dashboard(View):
+    """The live dashboard: a static page that polls /stats."""
+
+    async def get(self, request: Request) -> Response:
+        return self.html(DASHBOARD.read_text(encoding="utf-8"))

@@ -1,0 +1,173 @@
+"""What every worker's dashboard shows: global label totals, rates and consumer lag.
+
+The counts table is partitioned across workers, so no worker holds every total. Each
+worker instead reads the table's changelog topic, all partitions, from the beginning:
+the newest record per key there *is* the table's value, whichever worker owns it. This
+is a read-only global view built from Kafka alone (no calls between workers, and none of
+GlobalTable's multi-worker issues).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from agents.count_keys import DEAD_LETTER, split_count_key
+
+logger = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 60.0
+REFRESH_S = 1.0
+
+
+@dataclass
+class PipelineTopics:
+    name: str
+    input_topic: str
+    output_topic: str
+    dlq_topic: str
+
+
+@dataclass
+class GlobalView:
+    """Latest totals per table key, samples for rates, and lag per input partition."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    samples: deque[tuple[float, dict[str, int]]] = field(default_factory=deque)
+    lag: dict[str, dict[int, int]] = field(default_factory=dict)
+    changelog_records: int = 0
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one changelog record into the totals (a null value deletes the key)."""
+        if key is None:
+            return
+        name = str(orjson.loads(key))
+        self.changelog_records += 1
+        if value is None:
+            self.totals.pop(name, None)
+        else:
+            self.totals[name] = int(orjson.loads(value))
+
+    def pipeline_totals(self) -> dict[str, int]:
+        sums: dict[str, int] = {}
+        for key, value in self.totals.items():
+            pipeline, _ = split_count_key(key)
+            sums[pipeline] = sums.get(pipeline, 0) + value
+        return sums
+
+    def sample(self, now: float) -> None:
+        """Remember the per-pipeline totals at `now`, keeping one window of samples."""
+        self.samples.append((now, self.pipeline_totals()))
+        while self.samples and self.samples[0][0] < now - RATE_WINDOW_S:
+            self.samples.popleft()
+
+    def rate(self, pipeline: str) -> float:
+        """Events per second over the last minute (or since this worker started)."""
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, first), (t1, last) = self.samples[0], self.samples[-1]
+        if t1 <= t0:
+            return 0.0
+        return max(0.0, (last.get(pipeline, 0) - first.get(pipeline, 0)) / (t1 - t0))
+
+
+class Monitor:
+    """Keeps a GlobalView fresh from Kafka: the changelog, and the group's committed offsets."""
+
+    def __init__(self, *, bootstrap: str, group_id: str, changelog_topic: str,
+                 pipelines: list[PipelineTopics]) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.changelog_topic = changelog_topic
+        self.pipelines = pipelines
+        self.view = GlobalView()
+
+    async def run(self) -> None:
+        """Follow the changelog and refresh lag until cancelled."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        await admin.start()
+        try:
+            await self._assign_changelog(consumer)
+            next_refresh = 0.0
+            while True:
+                batches = await consumer.getmany(timeout_ms=int(REFRESH_S * 500))
+                for records in batches.values():
+                    for record in records:
+                        self.view.apply(record.key, record.value)
+                now = time.monotonic()
+                if now >= next_refresh:
+                    next_refresh = now + REFRESH_S
+                    self.view.sample(now)
+                    await self._refresh_lag(admin, consumer)
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def _assign_changelog(self, consumer: AIOKafkaConsumer) -> None:
+        while not (partitions := await _partitions(consumer, self.changelog_topic)):
+            await asyncio.sleep(REFRESH_S)
+        consumer.assign([TopicPartition(self.changelog_topic, p) for p in sorted(partitions)])
+        await consumer.seek_to_beginning()
+
+    async def _refresh_lag(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> None:
+        """Lag = end offset - committed offset of this app's group, per input partition."""
+        try:
+            committed = await admin.list_consumer_group_offsets(self.group_id)
+            lag: dict[str, dict[int, int]] = {}
+            for p in self.pipelines:
+                ids = await _partitions(consumer, p.input_topic)
+                tps = [TopicPartition(p.input_topic, i) for i in sorted(ids)]
+                ends = await consumer.end_offsets(tps) if tps else {}
+                lag[p.name] = {
+                    tp.partition: ends[tp] - (committed[tp].offset
+                                              if tp in committed and committed[tp].offset >= 0
+                                              else 0)
+                    for tp in tps
+                }
+            self.view.lag = lag
+        except KafkaError as exc:
+            logger.warning("monitor: could not read consumer lag: %r", exc)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Per pipeline: labels, dead letters, total, events/s, lag per partition."""
+        out: dict[str, Any] = {}
+        for p in self.pipelines:
+            labels: dict[str, int] = {}
+            dead = 0
+            for key, value in sorted(self.view.totals.items()):
+                name, label = split_count_key(key)
+                if name != p.name:
+                    continue
+                if label == DEAD_LETTER:
+                    dead = value
+                else:
+                    labels[label] = value
+            lag = self.view.lag.get(p.name, {})
+            out[p.name] = {
+                "topics": {"input": p.input_topic, "output": p.output_topic, "dlq": p.dlq_topic},
+                "labels": labels,
+                "dead_letters": dead,
+                "total": sum(labels.values()) + dead,
+                "events_per_second": round(self.view.rate(p.name), 2),
+                "lag": {str(k): v for k, v in lag.items()},
+                "lag_total": sum(lag.values()),
+            }
+        return out
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """Partition ids of `topic` from fresh cluster metadata (empty while it does not exist)."""
+    cluster = await consumer._client.fetch_all_metadata()
+    return set(cluster.partitions_for_topic(topic) or ())
