@@ -29,6 +29,7 @@ class InferenceApp(faust.App):
             topic_partitions=settings.topic_partitions,
             topic_replication_factor=settings.topic_replication_factor,
             web_host=settings.web_host,
+            web_bind=settings.web_host,
             web_port=settings.web_port,
             autodiscover=["agents", "web"],
             origin="app",

@@ -1,12 +1,17 @@
-"""App commands: `faust -A app create-topics`."""
+"""App commands: `faust -A app create-topics`, `faust -A app replay`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
+import click
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from agents.replay_source import DEFAULT_FILES, Progress, paced, read_messages
 from agents.topics import ALL_TOPICS, label_to_count
 from app import app
 
@@ -42,3 +47,45 @@ async def create_topics() -> None:
         print(f"{len(names) + 1 - len(wanted)} topics already existed")
     finally:
         await admin.close()
+
+
+@app.command(
+    click.argument("pipeline", type=click.Choice(sorted(DEFAULT_FILES))),
+    click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="JSONL, CSV or .txt file (default: the shipped examples)"),
+    click.option("--rate", type=float, default=0.0, show_default=True,
+                 help="messages per second; 0 sends as fast as possible"),
+    click.option("--count", type=int, default=None,
+                 help="how many to send, cycling through the file (default: the file once)"),
+    click.option("--topic", default=None, help="target topic (default: the pipeline's input)"),
+)
+async def replay(self: object, pipeline: str, path: Path | None, rate: float,
+                 count: int | None, topic: str | None) -> None:
+    """Produce a file's records to a pipeline's input topic, with a progress bar."""
+    settings = app.settings
+    messages = read_messages(pipeline, path or DEFAULT_FILES[pipeline])
+    if not messages:
+        raise click.UsageError("the file holds no records")
+    target = topic or {"heart": settings.heart_input_topic,
+                       "sentiment": settings.sentiment_input_topic}[pipeline]
+    total = count if count is not None else len(messages)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    progress = Progress(total)
+    sent = 0
+    try:
+        pending = []
+        async for i in paced(total, rate):
+            pending.append(await producer.send(target, messages[i % len(messages)],
+                                               key=f"replay-{i}".encode()))
+            sent = i + 1
+            progress.update(sent)
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        progress.close(sent)
+        await producer.stop()
+    print(f"sent {sent} {pipeline} messages to {target}")

@@ -56,7 +56,7 @@ DEMO_REVIEW_LABEL = "Positive Sentiment"
 SENTIMENT_LABELS = {"Positive Sentiment", "Negative Sentiment"}
 
 #: 60 reviews from the IMDB test split (Maas et al., ACL 2011), alternating positive and negative.
-REVIEWS_FILE = Path(__file__).resolve().parent / "fixtures" / "imdb_reviews.jsonl"
+REVIEWS_FILE = Path(__file__).resolve().parents[1] / "examples" / "imdb_reviews.jsonl"
 
 
 def fixture_reviews() -> list[tuple[str, str]]:

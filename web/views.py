@@ -72,6 +72,7 @@ def stats() -> dict[str, Any]:
         "worker": {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "rebalancing": bool(app.rebalancing),
             "assigned": {t: sorted(ps) for t, ps in sorted(assigned.items())},
             "local_counts": {str(k): int(v) for k, v in label_to_count.items()},
         },

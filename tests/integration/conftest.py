@@ -136,6 +136,14 @@ def make_worker(bootstrap: str, tmp: Path, name: str, **overrides: str) -> Worke
     return Worker(name=name, env=env, web_port=port, log_path=OUTPUT / f"worker-{name}-{run}.log")
 
 
+def twin(worker: Worker, tmp: Path, name: str) -> Worker:
+    """Another worker of the same app (same group and topics), with its own port and data."""
+    port = free_port()
+    env = {**worker.env, "WEB_PORT": str(port), "APP_DATADIR": str(tmp / f"{name}-data")}
+    return Worker(name=name, env=env, web_port=port,
+                  log_path=OUTPUT / f"worker-{name}-{worker.env['APP_ID']}.log")
+
+
 @pytest.fixture(scope="session")
 def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """One worker shared by the pipeline tests; tests tell their events apart by key."""

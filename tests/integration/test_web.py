@@ -1,0 +1,105 @@
+"""The worker's web view against the real broker: /stats, /metrics, the dashboard and Procfile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.examples import DEMO_REVIEW, heart_record
+from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker
+from tests.integration.kafka_io import keyed, produce, read_until
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+        body: bytes = reply.read()
+        return body.decode()
+
+
+async def _wait_for(check: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
+async def test_stats_document_has_every_documented_field(bootstrap: str, worker: Worker) -> None:
+    s = worker.settings
+    run = uuid.uuid4().hex[:6]
+    await produce(bootstrap, s.heart_input_topic,
+                  [(f"{run}-{i}".encode(), heart_record(i)) for i in range(20)])
+    await produce(bootstrap, s.sentiment_input_topic, [(f"{run}-r".encode(), DEMO_REVIEW.encode())])
+    outputs = await read_until(bootstrap, s.heart_output_topic, lambda rs: len(rs) > 0)
+    assert outputs
+    stats = worker.stats()
+    assert stats["app_id"] == s.app_id
+    assert set(stats["worker"]) >= {"host", "pid", "assigned", "local_counts"}
+    assert stats["worker"]["assigned"][s.heart_input_topic] == [0, 1, 2, 3]
+    for name in ("heart", "sentiment"):
+        p = stats["pipelines"][name]
+        assert set(p) >= {"topics", "labels", "dead_letters", "total", "events_per_second",
+                          "lag", "lag_total", "model"}
+        assert set(p["model"]) >= {"file", "estimator", "sklearn_version", "sha256", "metrics"}
+        assert p["model"]["metrics"]["accuracy"] > 0.85
+    heart_lag = lambda: set(worker.stats()["pipelines"]["heart"]["lag"])  # noqa: E731
+    await _wait_for(lambda: heart_lag() == {"0", "1", "2", "3"}, "lag of every heart partition")
+
+
+async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -> None:
+    s = worker.settings
+    run = uuid.uuid4().hex[:6]
+    keys = {f"{run}-{i}".encode() for i in range(10)}
+    await produce(bootstrap, s.heart_input_topic, [(k, heart_record(7)) for k in keys])
+    await produce(bootstrap, s.heart_input_topic, [(f"{run}-bad".encode(), b"nope")])
+    await read_until(bootstrap, s.heart_output_topic, lambda rs: len(keyed(rs, keys)) == 10)
+    await read_until(bootstrap, s.heart_dlq_topic,
+                     lambda rs: bool(keyed(rs, {f"{run}-bad".encode()})))
+    text = _get(worker.web_port, "/metrics")
+    for name in ("inference_events_in_total{pipeline=\"heart\"}",
+                 "inference_predictions_total{label=",
+                 "inference_dead_letters_total{pipeline=\"heart\"}",
+                 "inference_batch_size_bucket", "inference_model_seconds_bucket"):
+        assert name in text, name
+
+
+def test_dashboard_page_is_self_contained(worker: Worker) -> None:
+    html = _get(worker.web_port, "/")
+    assert "<svg" in html or "createElementNS" in html
+    assert 'fetch("stats"' in html
+    # No CDN: nothing is loaded from elsewhere, so the page works without internet.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)
+
+
+def test_procfile_worker_starts_under_honcho(bootstrap: str,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = make_worker(bootstrap, tmp_path_factory.mktemp("honcho"), "honcho").env
+    port = free_port()
+    log = (OUTPUT / f"honcho-{uuid.uuid4().hex[:6]}.log").open("wb")
+    honcho = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "honcho"
+    proc = subprocess.Popen([str(honcho), "start", "-p", str(port), "worker"], cwd=ROOT,
+                            env={**env, "PATH": f"{honcho.parent}:{env['PATH']}"},
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "honcho exited"
+            try:
+                if '"pipelines"' in _get(port, "/stats"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Procfile's worker never served /stats"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
