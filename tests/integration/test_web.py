@@ -51,8 +51,10 @@ async def test_stats_document_has_every_documented_field(bootstrap: str, worker:
                           "lag", "lag_total", "model"}
         assert set(p["model"]) >= {"file", "estimator", "sklearn_version", "sha256", "metrics"}
         assert p["model"]["metrics"]["accuracy"] > 0.85
-    heart_lag = lambda: set(worker.stats()["pipelines"]["heart"]["lag"])  # noqa: E731
-    await _wait_for(lambda: heart_lag() == {"0", "1", "2", "3"}, "lag of every heart partition")
+    def lag_of_every_partition() -> bool:
+        return set(worker.stats()["pipelines"]["heart"]["lag"]) == {"0", "1", "2", "3"}
+
+    await _wait_for(lag_of_every_partition, "lag of every heart partition")
 
 
 async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -> None:
