@@ -24,10 +24,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-tools: ## kcat, the outside client the tests check the app with
-	@command -v kcat >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "kcat is missing: sudo apt-get install kcat"; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
+tools: ## Debian's kcat and chromium, which the tests drive the app with
+	@missing=""; command -v kcat >/dev/null || missing="kcat"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  [ "$$(id -u)" = 0 ] || { echo "missing:$$missing (sudo apt-get install$$missing)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 kafka: install ## Fetch (once) and start the local broker; reuses a running one
 	$(PY) broker/local_kafka.py start

@@ -16,6 +16,7 @@ import faust
 
 from models.pool import init_process
 from settings import Settings, SettingsError
+from topic_admin import BrokerUnavailable, ensure_topics
 
 
 class InferenceApp(faust.App):
@@ -56,6 +57,16 @@ class InferenceApp(faust.App):
             initializer=init_process,
             initargs=(str(self.settings.model_dir / "sentiment.joblib"),),
         )
+
+    async def on_first_start(self) -> None:
+        """Create the topics before the consumer subscribes to them."""
+        await super().on_first_start()
+        try:
+            created = await ensure_topics(self.settings)
+        except BrokerUnavailable as exc:
+            raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
+        if created:
+            self.log.info("created topics %s", created)
 
     async def on_stop(self) -> None:
         await super().on_stop()

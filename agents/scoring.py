@@ -58,8 +58,6 @@ class BatchOutcome:
 async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
     """Consume `stream` in batches for ever, scoring each batch with `pipeline`."""
     settings = app.settings
-    for topic in (pipeline.output_topic, pipeline.dlq_topic, pipeline.counts_topic):
-        await topic.maybe_declare()
     assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
     async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
         await score_batch(events, pipeline)

@@ -12,12 +12,10 @@ settings = app.settings
 def _raw_topic(name: str) -> faust.TopicT:
     """A topic whose keys and values stay bytes: decoding is ours, so bad bytes get a reason.
 
-    Declared topics are created by the worker before it subscribes (`internal=True`), with
-    the configured partition count, so a fresh cluster needs no set-up step.
+    The worker creates its topics before subscribing (see `topic_admin`).
     """
     return app.topic(
         name,
-        internal=True,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -35,7 +33,6 @@ sentiment_dlq_topic = _raw_topic(settings.sentiment_dlq_topic)
 
 label_counts_topic = app.topic(
     settings.label_counts_topic,
-    internal=True,
     key_type=str,
     value_serializer="json",
     partitions=settings.topic_partitions,
@@ -47,14 +44,4 @@ label_to_count = app.Table(
     default=int,
     partitions=settings.topic_partitions,
     help="Events per pipeline and label, including dead letters.",
-)
-
-ALL_TOPICS = (
-    heart_input_topic,
-    heart_output_topic,
-    heart_dlq_topic,
-    sentiment_input_topic,
-    sentiment_output_topic,
-    sentiment_dlq_topic,
-    label_counts_topic,
 )

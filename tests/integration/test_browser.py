@@ -1,0 +1,56 @@
+"""The dashboard in headless Chromium: its numbers follow the stream without a reload."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.examples import fixture_reviews, heart_record
+from tests.integration.conftest import OUTPUT, make_worker
+from tests.integration.kafka_io import produce
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOT = OUTPUT / "dashboard.png"
+
+
+async def test_dashboard_numbers_reach_what_was_sent(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make test` installs it"
+    worker = make_worker(bootstrap, tmp_path_factory.mktemp("browser"), "browser")
+    worker.start()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1300, "height": 900})
+            await page.goto(f"http://127.0.0.1:{worker.web_port}/")
+            total = page.locator('[data-testid="heart-total"]')
+            await page.wait_for_function(
+                "document.querySelector('[data-testid=\"heart-total\"]')?.textContent === '0'")
+
+            s = worker.settings
+            run = uuid.uuid4().hex[:6]
+            await produce(bootstrap, s.heart_input_topic,
+                          [(f"{run}-{i}".encode(), heart_record(i)) for i in range(150)]
+                          + [(f"{run}-bad-{i}".encode(), b"{oops") for i in range(10)])
+            reviews = fixture_reviews()
+            await produce(bootstrap, s.sentiment_input_topic,
+                          [(f"{run}-r{i}".encode(), reviews[i][0].encode()) for i in range(40)])
+
+            for testid, expected in [("heart-total", "160"), ("heart-dead", "10"),
+                                     ("sentiment-total", "40"), ("sentiment-dead", "0")]:
+                await page.wait_for_function(
+                    f"document.querySelector('[data-testid=\"{testid}\"]')"
+                    f"?.textContent === '{expected}'", timeout=90_000)
+            assert await total.text_content() == "160"
+            assert "live" in (await page.locator("#status").text_content() or "")
+            await page.screenshot(path=str(SCREENSHOT), full_page=True)
+            await browser.close()
+    finally:
+        worker.stop()
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,82 @@
+"""Create the app's topics before any consumer subscribes, and wait until they are visible.
+
+A consumer that subscribes to a topic the cluster does not list yet is assigned none of
+its partitions until the next rebalance, so the worker creates its topics first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The brokers did not answer within the start-up deadline."""
+
+
+def app_topics(settings: Settings) -> list[str]:
+    """Every topic the app reads or writes, apart from Faust's own internal ones."""
+    return [
+        settings.heart_input_topic, settings.heart_output_topic, settings.heart_dlq_topic,
+        settings.sentiment_input_topic, settings.sentiment_output_topic,
+        settings.sentiment_dlq_topic, settings.label_counts_topic,
+    ]
+
+
+async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = (),
+                        timeout_s: float = 60.0) -> list[str]:
+    """Create missing topics (plus `compacted` ones), wait until all are listed; return created."""
+    wanted = app_topics(settings) + list(compacted)
+    admin = await _connect(settings, timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
+                     topic_configs={"cleanup.policy": "compact"} if name in compacted else {})
+            for name in wanted if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                logger.info("a topic was created concurrently by another worker")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not set(wanted) <= set(await admin.list_topics()):
+            if loop.time() > deadline:
+                raise BrokerUnavailable(f"topics not visible after {timeout_s:.0f}s: {wanted}")
+            await asyncio.sleep(0.2)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def _connect(settings: Settings, timeout_s: float) -> AIOKafkaAdminClient:
+    """An admin client, after bounded retries that log each failed try."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    attempt = 0
+    while True:
+        attempt += 1
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            await admin.start()
+            return admin
+        except (KafkaError, OSError) as exc:
+            await admin.close()
+            if loop.time() > deadline:
+                raise BrokerUnavailable(
+                    f"no Kafka broker answered at {settings.bootstrap_servers} "
+                    f"within {timeout_s:.0f}s ({exc!r}); start one (`make kafka`) "
+                    f"or set BROKER_URL"
+                ) from None
+            logger.warning("broker %s not reachable (try %d): %r",
+                           settings.bootstrap_servers, attempt, exc)
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
