@@ -131,7 +131,8 @@ def _format_storage(home: Path, config: Path) -> None:
     if (home / "data" / "meta.properties").exists():
         return
     cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    cmd = _java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(config))
+    # "--cluster-id=" keeps an id that starts with "-" from reading as an option.
+    cmd = _java("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(config))
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         _fail(f"formatting storage failed:\n{result.stdout}{result.stderr}")
