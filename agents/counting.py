@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import faust
 
+from agents.scoring import commit
 from agents.topics import label_counts_topic, label_to_count
 from app import app
 
 
 @app.agent(label_counts_topic)
 async def count_labels(stream: faust.StreamT[int]) -> None:
-    """Add each delta to its label's total."""
-    async for key, delta in stream.items():
-        label_to_count[key] += delta
+    """Add each delta to its label's total, committing as it goes (see `commit`)."""
+    async for event in stream.events():
+        label_to_count[event.key] += event.value
+        await commit(stream, [event])

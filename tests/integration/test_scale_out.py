@@ -78,7 +78,8 @@ async def test_two_workers_then_one(bootstrap: str,
         per_key = Counter(r.key for r in keyed(outputs, everything))
         assert set(per_key) == everything
         assert sum(per_key.values()) == 3000, f"{sum(per_key.values()) - 3000} duplicates"
-        await _wait_for(lambda: _heart_total(a) == 3000, "worker a's dashboard to show 3000")
+        await _wait_for(lambda: _heart_total(a) == 3000,
+                        f"worker a's dashboard to show 3000 (it shows {_heart_total(a)})")
     finally:
         a.stop()
         b.stop()
