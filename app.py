@@ -13,6 +13,7 @@ from multiprocessing import get_context
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 
 from models.pool import init_process
 from settings import Settings, SettingsError
@@ -38,6 +39,7 @@ class InferenceApp(faust.App):
             **kwargs,
         )
         self.settings = settings
+        self._output_producer: AIOKafkaProducer | None = None
 
     @cached_property
     def model_executor(self) -> ThreadPoolExecutor:
@@ -58,8 +60,19 @@ class InferenceApp(faust.App):
             initargs=(str(self.settings.model_dir / "sentiment.joblib"),),
         )
 
+    @property
+    def output_producer(self) -> AIOKafkaProducer:
+        """The idempotent `acks=all` producer that answers and dead letters are sent with."""
+        if self._output_producer is None:
+            raise RuntimeError("the output producer starts with the worker")
+        return self._output_producer
+
+    @output_producer.setter
+    def output_producer(self, producer: AIOKafkaProducer) -> None:
+        self._output_producer = producer
+
     async def on_first_start(self) -> None:
-        """Create the topics before the consumer subscribes to them."""
+        """Create the topics before the consumer subscribes, and start the output producer."""
         await super().on_first_start()
         try:
             created = await ensure_topics(self.settings)
@@ -67,9 +80,21 @@ class InferenceApp(faust.App):
             raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
         if created:
             self.log.info("created topics %s", created)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            client_id=f"{self.settings.app_id}-outputs",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1 << 20,
+        )
+        await producer.start()
+        self._output_producer = producer
 
     async def on_stop(self) -> None:
         await super().on_stop()
+        if self._output_producer is not None:
+            await self._output_producer.stop()
         for name in ("model_executor", "sentiment_pool"):
             if name in self.__dict__:
                 self.__dict__[name].shutdown(wait=True)

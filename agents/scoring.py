@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT
 
 from agents import metrics
 from agents.count_keys import DEAD_LETTER, count_key
+from agents.sink import OutRecord, send_records
 from app import app
 from schemas.errors import InvalidEvent
 
@@ -92,16 +93,13 @@ async def score_batch(
         except InvalidEvent as exc:
             rejects.append((event, exc.reason))
     labels = await _predict(pipeline, items) if items else []
-    producer = app.producer
-    pending: list[Awaitable[Any]] = []
-    for event, label in zip(valid, labels, strict=True):
-        message = event.message
-        pending.append(await producer.send(
-            pipeline.output_topic.get_topic_name(), message.key, label.encode(),
-            message.partition, None, None,
-        ))
-    for event, reason in rejects:
-        pending.append(await _dead_letter(event, reason, pipeline))
+    producer = app.output_producer
+    answers = [OutRecord(e.message.partition, e.message.key, label.encode())
+               for e, label in zip(valid, labels, strict=True)]
+    pending = await send_records(producer, pipeline.output_topic.get_topic_name(), answers)
+    if rejects:
+        dead = [_dead_letter(event, reason, pipeline.name) for event, reason in rejects]
+        pending += await send_records(producer, pipeline.dlq_topic.get_topic_name(), dead)
     outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
     for label, n in outcome.counts().items():
         pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),
@@ -129,12 +127,12 @@ def _observe(pipeline: str, size: int, outcome: BatchOutcome, seconds: float) ->
             metrics.PREDICTIONS.labels(pipeline, label).inc(n)
 
 
-async def _dead_letter(event: EventT[bytes], reason: str, pipeline: ScoringPipeline[Any]) -> Any:
-    """Send the original key and bytes to the dead-letter topic with headers saying why."""
+def _dead_letter(event: EventT[bytes], reason: str, pipeline: str) -> OutRecord:
+    """The original key and bytes, with headers that say why and where they came from."""
     message = event.message
     logger.warning(
         "%s: dead-lettering %s[%d]@%d: %s",
-        pipeline.name, message.topic, message.partition, message.offset, reason,
+        pipeline, message.topic, message.partition, message.offset, reason,
     )
     headers = [
         ("error.reason", reason.encode()),
@@ -142,7 +140,4 @@ async def _dead_letter(event: EventT[bytes], reason: str, pipeline: ScoringPipel
         ("source.partition", str(message.partition).encode()),
         ("source.offset", str(message.offset).encode()),
     ]
-    return await app.producer.send(
-        pipeline.dlq_topic.get_topic_name(), message.key, message.value,
-        message.partition, None, headers,
-    )
+    return OutRecord(message.partition, message.key, message.value, headers)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -32,12 +32,27 @@ def _columns(names: Sequence[str]) -> list[int]:
     return [FEATURE_KEYS.index(n) for n in names]
 
 
+class ZeroAsMissing(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """One column where 0 means 'not measured': the training median fills it, a flag marks it.
+
+    Does what SimpleImputer(missing_values=0, add_indicator=True) does, without its
+    per-call probe for pandas, which cost about a tenth of the heart pipeline's time.
+    """
+
+    def fit(self, x: np.ndarray, y: Any = None) -> ZeroAsMissing:
+        column = np.asarray(x, dtype=np.float64)[:, 0]
+        self.median_ = float(np.median(column[column != 0]))
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        column = np.asarray(x, dtype=np.float64)[:, :1]
+        missing = column == 0
+        return np.hstack([np.where(missing, self.median_, column), missing])
+
+
 def _preprocessor() -> ColumnTransformer:
     """One-hot for codes, scaling for measurements; cholesterol 0 means 'not measured'."""
-    cholesterol = make_pipeline(
-        SimpleImputer(missing_values=0.0, strategy="median", add_indicator=True),
-        StandardScaler(),
-    )
+    cholesterol = make_pipeline(ZeroAsMissing(), StandardScaler())
     return ColumnTransformer(
         [
             ("codes", OneHotEncoder(handle_unknown="ignore"), _columns(_CATEGORICAL)),

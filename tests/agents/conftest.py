@@ -22,18 +22,43 @@ class SentRecord:
 
 
 @dataclass
+class RecordBatch:
+    """Collects appended records like aiokafka's BatchBuilder."""
+
+    records: list[tuple[bytes | None, bytes | None, Any]] = field(default_factory=list)
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: Any,
+               headers: Any) -> object:
+        self.records.append((key, value, headers))
+        return object()
+
+
+def _done() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+@dataclass
 class RecordingProducer:
     """Stands in for the broker at the output side: keeps what the agent sends."""
 
     sent: list[SentRecord] = field(default_factory=list)
 
+    def create_batch(self) -> RecordBatch:
+        return RecordBatch()
+
+    async def send_batch(self, batch: RecordBatch, topic: str, *,
+                         partition: int) -> asyncio.Future[None]:
+        for key, value, headers in batch.records:
+            self.sent.append(SentRecord(topic, key, value, partition, dict(headers or [])))
+        return _done()
+
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    partition: int | None, timestamp: float | None, headers: Any,
                    **_: Any) -> asyncio.Future[None]:
         self.sent.append(SentRecord(topic, key, value, partition, dict(headers or [])))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        return _done()
 
     def on(self, topic: str) -> list[SentRecord]:
         return [r for r in self.sent if r.topic == topic]
@@ -43,5 +68,6 @@ class RecordingProducer:
 def producer(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProducer]:
     recording = RecordingProducer()
     monkeypatch.setattr(app.producer, "send", recording.send)
+    monkeypatch.setattr(app, "_output_producer", recording)
     app.finalize()
     yield recording
