@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from models.artifacts import LoadedModel, ModelLoadError, load_model
-
-logger = logging.getLogger(__name__)
 
 
 def load_or_exit(path: Path) -> LoadedModel:
@@ -15,5 +12,4 @@ def load_or_exit(path: Path) -> LoadedModel:
     try:
         return load_model(path)
     except ModelLoadError as exc:
-        logger.error("cannot start: %s", exc)
         raise SystemExit(f"kafka-inference: cannot start: {exc}") from None

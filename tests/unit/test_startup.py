@@ -1,0 +1,40 @@
+"""The worker refuses to start on a bad setting or model, with one clear message."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from settings import DEFAULT_MODEL_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    faust = Path(sys.executable).parent / "faust"
+    return subprocess.run([str(faust), "-A", "app", "worker", "-l", "info"], cwd=ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_bad_settings_stop_the_worker_with_each_reason() -> None:
+    done = _start_worker({"WEB_PORT": "seventy", "TOPIC_PARTITIONS": "0"})
+    assert done.returncode == 2
+    assert "WEB_PORT='seventy' must be a whole number" in done.stderr
+    assert "TOPIC_PARTITIONS=0 is out of range" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tampered_model_stops_the_worker_before_unpickling(tmp_path: Path) -> None:
+    for name in ("heart.joblib", "heart.json", "sentiment.joblib", "sentiment.json"):
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    with (tmp_path / "heart.joblib").open("ab") as f:
+        f.write(b"tampered")
+    done = _start_worker({"MODEL_DIR": str(tmp_path)})
+    assert done.returncode != 0
+    assert "cannot start: refusing to load" in done.stderr
+    assert "does not match the manifest" in done.stderr
+    assert done.stderr.count("refusing to load") == 1 and "Traceback" not in done.stderr
