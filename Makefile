@@ -58,5 +58,8 @@ eval: install ## Reproduce the shipped models' figures from $(DATA)
 	$(PY) -m models.evaluate heart --data $(DATA)/heart.csv
 	$(PY) -m models.evaluate sentiment --data $(DATA)/imdb_test.csv.gz
 
+bench: install kafka ## Throughput and latency beside the baselines; prints a table and JSON
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

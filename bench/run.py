@@ -1,0 +1,274 @@
+"""`make bench`: throughput and latency of the app beside its baselines, on the real broker.
+
+Each contender runs as its own process against topics pre-filled with the same events.
+Throughput is events divided by the span between the first and the last output record's
+timestamp (so process start-up is not counted); latency is output timestamp minus input
+timestamp, per key, at a fixed offered rate. Prints a table, then one line of JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.replay_source import DEFAULT_FILES, read_messages  # noqa: E402
+
+BIN = Path(sys.executable).parent
+BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
+PARTITIONS = 4
+HEART_EVENTS = int(os.environ.get("BENCH_HEART_EVENTS", "100000"))
+REVIEWS = int(os.environ.get("BENCH_REVIEWS", "20000"))
+NAIVE_EVENTS = int(os.environ.get("BENCH_NAIVE_EVENTS", "5000"))
+LATENCY_RATE = 1000
+LATENCY_SECONDS = 30
+TIMEOUT_S = 600.0
+RUN = uuid.uuid4().hex[:6]
+LOGS = ROOT / "test-output" / "bench"
+
+
+async def create_topics(*names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def fill(topic: str, values: Sequence[bytes], count: int) -> None:
+    """Pre-produce `count` events, cycling through `values`, keyed by index."""
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20,
+                                max_batch_size=1 << 20, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for i in range(count):
+            pending.append(await producer.send(topic, values[i % len(values)],
+                                               key=f"{i}".encode()))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def output_timestamps(topic: str, count: int) -> dict[bytes, int]:
+    """Key -> output timestamp (ms) once `count` distinct keys have arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    stamps: dict[bytes, int] = {}
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(stamps) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: {len(stamps)} of {count} outputs")
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    stamps.setdefault(r.key or b"", r.timestamp)
+        return stamps
+    finally:
+        await consumer.stop()
+
+
+def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = (LOGS / f"{name}-{RUN}.log").open("wb")
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its children, in MB."""
+    total_kb = 0
+    pids = [pid] + _children(pid)
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def worker_env(name: str, **topics: str) -> dict[str, str]:
+    return {"APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
+            "BROKER_URL": f"kafka://{BOOTSTRAP}",
+            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"), **topics}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def span_eps(stamps: dict[bytes, int]) -> float:
+    values = list(stamps.values())
+    return round(len(values) / max((max(values) - min(values)) / 1000, 1e-3), 1)
+
+
+async def app_worker(name: str, input_var: str, output_var: str, topic: str,
+                     count: int) -> tuple[float, float]:
+    """The app's worker on a pre-filled topic: (events/s, peak RSS MB)."""
+    out = f"bench-{name}-out-{RUN}"
+    await create_topics(out)
+    proc = start(name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "warn"],
+                 worker_env(name, **{input_var: topic, output_var: out}))
+    try:
+        stamps = await output_timestamps(out, count)
+        return span_eps(stamps), peak_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+
+
+async def script(name: str, path: str, topic: str, count: int, *, faust_app: bool) -> float:
+    """A baseline contender: events/s from its outputs, or from its own result file."""
+    out = f"bench-{name}-out-{RUN}"
+    await create_topics(out)
+    result = Path(tempfile.mkdtemp()) / "result"
+    env = {"BENCH_APP_ID": f"bench-{name}-{RUN}", "BROKER_URL": f"kafka://{BOOTSTRAP}",
+           "BENCH_TOPIC": topic, "BENCH_OUTPUT": out, "BENCH_EVENTS": str(count),
+           "BENCH_RESULT": str(result), "PYTHONPATH": str(ROOT)}
+    module = path.removesuffix(".py").replace("/", ".")
+    args = ([str(BIN / "faust"), "-A", module, "worker", "-l", "warn", "--without-web"]
+            if faust_app else [sys.executable, "-m", module])
+    proc = start(name, args, env)
+    try:
+        if name == "bare_faust":
+            deadline = time.monotonic() + TIMEOUT_S
+            while not result.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} gave no result; see {LOGS}")
+                await asyncio.sleep(0.2)
+            return round(float(result.read_text()), 1)
+        return span_eps(await output_timestamps(out, count))
+    finally:
+        stop(proc)
+
+
+async def latency() -> dict[str, float]:
+    """p50/p99/max ms from input to output at LATENCY_RATE events/s for LATENCY_SECONDS."""
+    topic, out = f"bench-lat-in-{RUN}", f"bench-lat-out-{RUN}"
+    await create_topics(topic, out)
+    proc = start("latency", [str(BIN / "faust"), "-A", "app", "worker", "-l", "warn"],
+                 worker_env("latency", HEART_INPUT_TOPIC=topic, HEART_OUTPUT_TOPIC=out))
+    values = read_messages("heart", DEFAULT_FILES["heart"])
+    count = LATENCY_RATE * LATENCY_SECONDS
+    try:
+        await fill(topic, values[:1], 1)  # wait for the worker to answer before timing
+        await output_timestamps(out, 1)
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks=1)
+        await producer.start()
+        sent: dict[bytes, int] = {}
+        started = time.monotonic()
+        pending = []
+        for i in range(count):
+            delay = started + i / LATENCY_RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"lat-{i}".encode()
+            now_ms = int(time.time() * 1000)
+            sent[key] = now_ms
+            pending.append(await producer.send(topic, values[i % len(values)], key=key,
+                                               timestamp_ms=now_ms))
+        await asyncio.gather(*pending)
+        await producer.stop()
+        stamps = await output_timestamps(out, count + 1)
+        delays = sorted(stamps[k] - t for k, t in sent.items())
+        return {"p50_ms": float(statistics.median(delays)),
+                "p99_ms": float(delays[int(0.99 * (len(delays) - 1))]),
+                "max_ms": float(delays[-1])}
+    finally:
+        stop(proc)
+
+
+async def main() -> dict[str, Any]:
+    heart_topic, review_topic = f"bench-heart-{RUN}", f"bench-reviews-{RUN}"
+    naive_topic = f"bench-naive-{RUN}"
+    await create_topics(heart_topic, review_topic, naive_topic)
+    heart_values = read_messages("heart", DEFAULT_FILES["heart"])
+    await fill(heart_topic, heart_values, HEART_EVENTS)
+    await fill(naive_topic, heart_values, NAIVE_EVENTS)
+    await fill(review_topic, read_messages("sentiment", DEFAULT_FILES["sentiment"]), REVIEWS)
+
+    heart_eps, heart_rss = await app_worker("heart", "HEART_INPUT_TOPIC", "HEART_OUTPUT_TOPIC",
+                                            heart_topic, HEART_EVENTS)
+    sentiment_eps, sentiment_rss = await app_worker(
+        "sentiment", "SENTIMENT_INPUT_TOPIC", "SENTIMENT_OUTPUT_TOPIC", review_topic, REVIEWS)
+    bare = await script("bare_faust", "bench/bare_faust.py", heart_topic, HEART_EVENTS,
+                        faust_app=True)
+    plain = await script("aiokafka_loop", "bench/aiokafka_loop.py", heart_topic, HEART_EVENTS,
+                         faust_app=False)
+    naive = await script("naive_faust", "bench/naive_faust.py", naive_topic, NAIVE_EVENTS,
+                         faust_app=True)
+    lat = await latency()
+    return {
+        "heart_eps": heart_eps, "sentiment_eps": sentiment_eps, "bare_faust_eps": bare,
+        "aiokafka_eps": plain, "naive_eps": naive,
+        "heart_vs_bare": round(heart_eps / bare, 3), "heart_vs_aiokafka": round(heart_eps / plain, 3),
+        **lat, "rss_mb": max(heart_rss, sentiment_rss),
+        "heart_rss_mb": heart_rss, "sentiment_rss_mb": sentiment_rss,
+        "heart_events": HEART_EVENTS, "reviews": REVIEWS, "naive_events": NAIVE_EVENTS,
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = [
+        ("heart pipeline (this app, end to end)", f"{r['heart_eps']:,.0f} events/s"),
+        ("sentiment pipeline (IMDB-length reviews)", f"{r['sentiment_eps']:,.0f} reviews/s"),
+        ("bare Faust iteration (framework ceiling)", f"{r['bare_faust_eps']:,.0f} events/s"),
+        ("plain aiokafka batched loop (Python ceiling)", f"{r['aiokafka_eps']:,.0f} events/s"),
+        ("naive Faust, one event at a time", f"{r['naive_eps']:,.0f} events/s"),
+        ("heart / bare Faust", f"{r['heart_vs_bare']:.2f}"),
+        ("heart / aiokafka loop", f"{r['heart_vs_aiokafka']:.2f}"),
+        (f"latency at {LATENCY_RATE}/s: p50 / p99 / max",
+         f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} ms"),
+        ("peak RSS, heart worker / sentiment worker (+ pool)",
+         f"{r['heart_rss_mb']:.0f} / {r['sentiment_rss_mb']:.0f} MB"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"| {k:<{width}} | {v:>22} |" for k, v in rows)
+
+
+if __name__ == "__main__":
+    results = asyncio.run(main())
+    print(table(results))
+    print(json.dumps(results))
