@@ -100,8 +100,7 @@ def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[b
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of a process and its children, in MB."""
     total_kb = 0
-    pids = [pid] + _children(pid)
-    for p in pids:
+    for p in [pid, *_children(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -243,7 +242,8 @@ async def main() -> dict[str, Any]:
     return {
         "heart_eps": heart_eps, "sentiment_eps": sentiment_eps, "bare_faust_eps": bare,
         "aiokafka_eps": plain, "naive_eps": naive,
-        "heart_vs_bare": round(heart_eps / bare, 3), "heart_vs_aiokafka": round(heart_eps / plain, 3),
+        "heart_vs_bare": round(heart_eps / bare, 3),
+        "heart_vs_aiokafka": round(heart_eps / plain, 3),
         **lat, "rss_mb": max(heart_rss, sentiment_rss),
         "heart_rss_mb": heart_rss, "sentiment_rss_mb": sentiment_rss,
         "heart_events": HEART_EVENTS, "reviews": REVIEWS, "naive_events": NAIVE_EVENTS,
