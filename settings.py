@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
+N = TypeVar("N", int, float)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -116,26 +118,20 @@ class _Reader:
         return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            self.problems.append(f"{name}={raw!r} must be a whole number from {low} to {high}")
-            return default
-        if not low <= value <= high:
-            self.problems.append(f"{name}={value} is out of range: use {low} to {high}")
-        return value
+        return self._bounded(name, default, int, "a whole number", low, high)
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        return self._bounded(name, default, float, "a number", low, high)
+
+    def _bounded(self, name: str, default: N, parse: Callable[[str], N], kind: str,
+                 low: N, high: N) -> N:
         raw = self._raw(name)
         if raw is None:
             return default
         try:
-            value = float(raw)
+            value = parse(raw)
         except ValueError:
-            self.problems.append(f"{name}={raw!r} must be a number from {low} to {high}")
+            self.problems.append(f"{name}={raw!r} must be {kind} from {low} to {high}")
             return default
         if not low <= value <= high:
             self.problems.append(f"{name}={value} is out of range: use {low} to {high}")

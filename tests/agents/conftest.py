@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,3 +71,12 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProducer]:
     monkeypatch.setattr(app, "_output_producer", recording)
     app.finalize()
     yield recording
+
+
+async def until(condition: Callable[[], object], timeout: float = 60.0) -> None:
+    """Wait for `condition` with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

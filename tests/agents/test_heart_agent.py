@@ -1,26 +1,19 @@
-import asyncio
 
 import orjson
 
 from agents.heart import predict_heart_risk
 from app import app
-from tests.agents.conftest import RecordingProducer
+from tests.agents.conftest import RecordingProducer, until
 from tests.examples import BAD_HEART_INPUTS, DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
 settings = app.settings
 
 
-async def _until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
 
 async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingProducer) -> None:
     async with predict_heart_risk.test_context() as agent:
         await agent.put(DEMO_HEART_LINE, key=b"patient-1")
-        await _until(lambda: producer.on(settings.heart_output_topic))
+        await until(lambda: producer.on(settings.heart_output_topic))
     [out] = producer.on(settings.heart_output_topic)
     assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
 
@@ -32,7 +25,7 @@ async def test_bad_records_are_dead_lettered_and_good_ones_answered(
     async with predict_heart_risk.test_context() as agent:
         for i, raw in enumerate(inputs):
             await agent.put(raw, key=f"k{i}".encode())
-        await _until(lambda: len(producer.on(settings.heart_output_topic)) == 2
+        await until(lambda: len(producer.on(settings.heart_output_topic)) == 2
                      and len(producer.on(settings.heart_dlq_topic)) == len(BAD_HEART_INPUTS))
     outputs = producer.on(settings.heart_output_topic)
     assert [o.key for o in outputs] == [b"k0", f"k{len(inputs) - 1}".encode()]

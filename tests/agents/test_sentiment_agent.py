@@ -1,18 +1,11 @@
-import asyncio
 
 from agents.sentiment import predict_review_sentiment, split
 from app import app
-from tests.agents.conftest import RecordingProducer
+from tests.agents.conftest import RecordingProducer, until
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, SENTIMENT_LABELS, fixture_reviews
 
 settings = app.settings
 
-
-async def _until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_split_keeps_order_and_covers_everything() -> None:
@@ -28,7 +21,7 @@ async def test_reviews_are_scored_in_order_across_processes(producer: RecordingP
         for i, text in enumerate(texts):
             await agent.put(text.encode(), key=f"r{i}".encode())
         await agent.put(b"\xc3\x28 broken", key=b"bad")
-        await _until(lambda: len(producer.on(settings.sentiment_output_topic)) == len(texts)
+        await until(lambda: len(producer.on(settings.sentiment_output_topic)) == len(texts)
                      and producer.on(settings.sentiment_dlq_topic))
     outputs = producer.on(settings.sentiment_output_topic)
     assert [o.key for o in outputs] == [f"r{i}".encode() for i in range(len(texts))]

@@ -1,8 +1,9 @@
-"""Produce to and read from the real broker, waiting on conditions with deadlines."""
+"""Produce to and read from the real broker, and wait on conditions with deadlines."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -62,3 +63,11 @@ def keyed(records: list[ConsumerRecord[bytes, bytes]], keys: set[bytes]) -> list
         ConsumerRecord[bytes, bytes]]:
     """The records whose key is one of `keys`."""
     return [r for r in records if r.key in keys]
+
+
+async def wait_for(check: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll `check` until it is truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)

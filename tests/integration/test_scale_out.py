@@ -3,26 +3,17 @@ and take-over when one stops."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from tests.examples import heart_record
 from tests.integration.conftest import Worker, make_worker, twin
-from tests.integration.kafka_io import keyed, produce, read_until
+from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
 PARTITIONS = {0, 1, 2, 3}
 
-
-async def _wait_for(check: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.25)
 
 
 def _owned(worker: Worker) -> set[int]:
@@ -54,7 +45,7 @@ async def test_two_workers_then_one(bootstrap: str,
     a.start()
     b.start()
     try:
-        await _wait_for(lambda: _owned(a) and _owned(b) and _owned(a) | _owned(b) == PARTITIONS
+        await wait_for(lambda: _owned(a) and _owned(b) and _owned(a) | _owned(b) == PARTITIONS
                         and not _owned(a) & _owned(b), "both workers to own heart partitions")
         s = a.settings
         run = uuid.uuid4().hex[:6]
@@ -65,11 +56,11 @@ async def test_two_workers_then_one(bootstrap: str,
         per_key = Counter(r.key for r in keyed(outputs, first))
         assert set(per_key) == first and set(per_key.values()) == {1}  # exactly one each
         assert {r.partition for r in outputs} == PARTITIONS
-        await _wait_for(lambda: _heart_total(a) == 2000 and _heart_total(b) == 2000,
+        await wait_for(lambda: _heart_total(a) == 2000 and _heart_total(b) == 2000,
                         "both dashboards to show 2000")
 
         b.stop()
-        await _wait_for(lambda: _owned(a) == PARTITIONS, "worker a to take every partition")
+        await wait_for(lambda: _owned(a) == PARTITIONS, "worker a to take every partition")
         second = await _send(bootstrap, a, run, 2000, 1000)
         everything = first | second
         outputs = await read_until(
@@ -78,7 +69,7 @@ async def test_two_workers_then_one(bootstrap: str,
         per_key = Counter(r.key for r in keyed(outputs, everything))
         assert set(per_key) == everything
         assert sum(per_key.values()) == 3000, f"{sum(per_key.values()) - 3000} duplicates"
-        await _wait_for(lambda: _heart_total(a) == 3000,
+        await wait_for(lambda: _heart_total(a) == 3000,
                         f"worker a's dashboard to show 3000 (it shows {_heart_total(a)})")
     finally:
         a.stop()

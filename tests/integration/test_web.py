@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -11,13 +10,12 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.examples import DEMO_REVIEW, heart_record
 from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker
-from tests.integration.kafka_io import keyed, produce, read_until
+from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
 
 def _get(port: int, path: str) -> str:
@@ -25,12 +23,6 @@ def _get(port: int, path: str) -> str:
         body: bytes = reply.read()
         return body.decode()
 
-
-async def _wait_for(check: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 async def test_stats_document_has_every_documented_field(bootstrap: str, worker: Worker) -> None:
@@ -54,7 +46,7 @@ async def test_stats_document_has_every_documented_field(bootstrap: str, worker:
     def lag_of_every_partition() -> bool:
         return set(worker.stats()["pipelines"]["heart"]["lag"]) == {"0", "1", "2", "3"}
 
-    await _wait_for(lag_of_every_partition, "lag of every heart partition")
+    await wait_for(lag_of_every_partition, "lag of every heart partition")
 
 
 async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -> None:
