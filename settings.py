@@ -28,6 +28,7 @@ class Settings:
     """Validated configuration; build it with `Settings.from_env()`."""
 
     broker_url: str
+    broker_wait_s: float
     app_id: str
     heart_input_topic: str
     heart_output_topic: str
@@ -68,6 +69,7 @@ class Settings:
         reader = _Reader(env)
         settings = cls(
             broker_url=reader.broker_url("BROKER_URL", "kafka://127.0.0.1:9092"),
+            broker_wait_s=reader.number("BROKER_WAIT_SECONDS", 60.0, low=1.0, high=3600.0),
             app_id=reader.topic_name("APP_ID", "kafka-inference"),
             heart_input_topic=reader.topic_name("HEART_INPUT_TOPIC", "heartinput"),
             heart_output_topic=reader.topic_name("HEART_OUTPUT_TOPIC", "heartoutput"),

@@ -30,9 +30,12 @@ def app_topics(settings: Settings) -> list[str]:
     ]
 
 
-async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = (),
-                        timeout_s: float = 60.0) -> list[str]:
-    """Create missing topics (plus `compacted` ones), wait until all are listed; return created."""
+async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) -> list[str]:
+    """Create missing topics (plus `compacted` ones), wait until all are listed; return created.
+
+    Waits up to `settings.broker_wait_s` for the brokers, then raises BrokerUnavailable.
+    """
+    timeout_s = settings.broker_wait_s
     wanted = app_topics(settings) + list(compacted)
     admin = await _connect(settings, timeout_s)
     try:

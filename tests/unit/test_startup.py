@@ -28,6 +28,13 @@ def test_bad_settings_stop_the_worker_with_each_reason() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_unreachable_broker_stops_the_worker_with_one_message() -> None:
+    done = _start_worker({"BROKER_URL": "kafka://127.0.0.1:1", "BROKER_WAIT_SECONDS": "2"})
+    assert done.returncode != 0
+    assert done.stderr.count("cannot start: no Kafka broker answered at 127.0.0.1:1") == 1
+    assert "Traceback" not in done.stderr
+
+
 def test_tampered_model_stops_the_worker_before_unpickling(tmp_path: Path) -> None:
     for name in ("heart.joblib", "heart.json", "sentiment.joblib", "sentiment.json"):
         shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
