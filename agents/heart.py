@@ -9,7 +9,7 @@ import faust
 
 from agents.loading import load_or_exit
 from agents.scoring import ScoringPipeline, serve
-from agents.topics import heart_dlq_topic, heart_input_topic, heart_output_topic, label_counts_topic
+from agents.topics import heart_input_topic, label_counts_topic
 from app import app
 from models.heart import predict_labels
 from schemas.heart import HeartEvent, decode_heart_event
@@ -28,8 +28,8 @@ async def predict_heart(events: Sequence[HeartEvent]) -> list[str]:
 
 heart_pipeline: ScoringPipeline[HeartEvent] = ScoringPipeline(
     name="heart",
-    output_topic=heart_output_topic,
-    dlq_topic=heart_dlq_topic,
+    output_topic=app.settings.heart_output_topic,
+    dlq_topic=app.settings.heart_dlq_topic,
     counts_topic=label_counts_topic,
     decode=decode_heart_event,
     predict=predict_heart,

@@ -35,8 +35,8 @@ class ScoringPipeline(Generic[T]):
     """What differs between pipelines: their topics, decoder and batch predictor."""
 
     name: str
-    output_topic: faust.TopicT
-    dlq_topic: faust.TopicT
+    output_topic: str
+    dlq_topic: str
     counts_topic: faust.TopicT
     decode: Callable[[bytes | None], T]
     predict: Callable[[Sequence[T]], Awaitable[list[str]]]
@@ -96,10 +96,10 @@ async def score_batch(
     producer = app.output_producer
     answers = [OutRecord(e.message.partition, e.message.key, label.encode())
                for e, label in zip(valid, labels, strict=True)]
-    pending = await send_records(producer, pipeline.output_topic.get_topic_name(), answers)
+    pending = await send_records(producer, pipeline.output_topic, answers)
     if rejects:
         dead = [_dead_letter(event, reason, pipeline.name) for event, reason in rejects]
-        pending += await send_records(producer, pipeline.dlq_topic.get_topic_name(), dead)
+        pending += await send_records(producer, pipeline.dlq_topic, dead)
     outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
     for label, n in outcome.counts().items():
         pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),

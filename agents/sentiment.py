@@ -10,12 +10,7 @@ import faust
 
 from agents.loading import load_or_exit
 from agents.scoring import ScoringPipeline, serve
-from agents.topics import (
-    label_counts_topic,
-    sentiment_dlq_topic,
-    sentiment_input_topic,
-    sentiment_output_topic,
-)
+from agents.topics import label_counts_topic, sentiment_input_topic
 from app import app
 from models.pool import predict_in_process
 from schemas.sentiment import Review, decode_review
@@ -42,8 +37,8 @@ async def predict_sentiments(reviews: Sequence[Review]) -> list[str]:
 
 sentiment_pipeline: ScoringPipeline[Review] = ScoringPipeline(
     name="sentiment",
-    output_topic=sentiment_output_topic,
-    dlq_topic=sentiment_dlq_topic,
+    output_topic=app.settings.sentiment_output_topic,
+    dlq_topic=app.settings.sentiment_dlq_topic,
     counts_topic=label_counts_topic,
     decode=functools.partial(decode_review, max_chars=app.settings.sentiment_max_chars),
     predict=predict_sentiments,

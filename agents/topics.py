@@ -1,4 +1,7 @@
-"""Every topic and table of the app, declared once with the configured names."""
+"""The topics the agents consume and the counts table, declared once from the settings.
+
+Answers and dead letters are produced by topic name (see `agents.sink`).
+"""
 
 from __future__ import annotations
 
@@ -25,11 +28,7 @@ def _raw_topic(name: str) -> faust.TopicT:
 
 
 heart_input_topic = _raw_topic(settings.heart_input_topic)
-heart_output_topic = _raw_topic(settings.heart_output_topic)
-heart_dlq_topic = _raw_topic(settings.heart_dlq_topic)
 sentiment_input_topic = _raw_topic(settings.sentiment_input_topic)
-sentiment_output_topic = _raw_topic(settings.sentiment_output_topic)
-sentiment_dlq_topic = _raw_topic(settings.sentiment_dlq_topic)
 
 label_counts_topic = app.topic(
     settings.label_counts_topic,
