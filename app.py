@@ -85,7 +85,8 @@ class InferenceApp(faust.App):
             client_id=f"{self.settings.app_id}-outputs",
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
+            # Answers leave as whole record batches already, so lingering only adds latency.
+            linger_ms=0,
             max_batch_size=1 << 20,
         )
         await producer.start()
