@@ -125,18 +125,23 @@ class Monitor:
         """Lag = end offset - committed offset of this app's group, per input partition."""
         try:
             committed = await admin.list_consumer_group_offsets(self.group_id)
-            lag: dict[str, dict[int, int]] = {}
-            for p in self.pipelines:
-                ids = await _partitions(consumer, p.input_topic)
-                tps = [TopicPartition(p.input_topic, i) for i in sorted(ids)]
-                ends = await consumer.end_offsets(tps) if tps else {}
-                lag[p.name] = {
-                    tp.partition: ends[tp] - (committed[tp].offset
-                                              if tp in committed and committed[tp].offset >= 0
-                                              else 0)
-                    for tp in tps
-                }
-            self.view.lag = lag
+            cluster = await consumer._client.fetch_all_metadata()
+            inputs = {
+                p.name: [TopicPartition(p.input_topic, i)
+                         for i in sorted(cluster.partitions_for_topic(p.input_topic) or ())]
+                for p in self.pipelines
+            }
+            every = [tp for tps in inputs.values() for tp in tps]
+            ends = await consumer.end_offsets(every) if every else {}
+
+            def done(tp: TopicPartition) -> int:
+                offset = committed[tp].offset if tp in committed else -1
+                return max(offset, 0)
+
+            self.view.lag = {
+                name: {tp.partition: ends[tp] - done(tp) for tp in tps}
+                for name, tps in inputs.items()
+            }
         except KafkaError as exc:
             logger.warning("monitor: could not read consumer lag: %r", exc)
 

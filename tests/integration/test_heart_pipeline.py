@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections import Counter, defaultdict
 from typing import Any
@@ -16,7 +14,7 @@ from tests.examples import (
     heart_record,
 )
 from tests.integration.conftest import Worker
-from tests.integration.kafka_io import keyed, produce, read_until
+from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
 
 def _heart_counts(stats: dict[str, Any]) -> tuple[dict[str, int], int]:
@@ -24,12 +22,9 @@ def _heart_counts(stats: dict[str, Any]) -> tuple[dict[str, int], int]:
     return heart["labels"], heart["dead_letters"]
 
 
-async def _stats_reach(worker: Worker, labels: dict[str, int], dead: int,
-                       timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while _heart_counts(worker.stats()) != (labels, dead):
-        assert time.monotonic() < deadline, f"stats {worker.stats()} != {labels}, {dead}"
-        await asyncio.sleep(0.2)
+async def _stats_reach(worker: Worker, labels: dict[str, int], dead: int) -> None:
+    await wait_for(lambda: _heart_counts(worker.stats()) == (labels, dead),
+                   f"stats to show {labels} and {dead} dead letters", timeout=60)
 
 
 async def test_demo_line_is_answered_with_the_demo_label(bootstrap: str, worker: Worker) -> None:
