@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import faust
 from faust.streams import Stream
@@ -26,6 +27,8 @@ from app import app
 from schemas.errors import InvalidEvent
 
 logger = logging.getLogger(__name__)
+
+EXIT_SCORING_FAILED = 70  # EX_SOFTWARE
 
 T = TypeVar("T")
 
@@ -61,28 +64,68 @@ async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
     settings = app.settings
     assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
     async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
-        await score_batch(events, pipeline)
-        await commit(stream, events)
+        started = time.perf_counter()
+        _hold(events)
+        try:
+            scored = await score_events(events, pipeline)
+            await asyncio.gather(*await queue_records(scored, pipeline))
+        except Exception as exc:
+            _exit_unscored(exc)
+        await _release(events)
+        _observe(pipeline.name, len(events), scored.outcome, time.perf_counter() - started)
 
 
-async def commit(stream: StreamT[Any], events: Sequence[EventT[Any]]) -> None:
-    """Ack the processed events and commit their offsets now.
+def _hold(events: Sequence[EventT[Any]]) -> None:
+    """Keep the events uncommittable whatever happens to this batch until `_release`.
+
+    `take_events` acks a batch when its generator resumes or is closed, which includes an
+    agent stopped or crashed in the middle of the batch; one extra reference per message
+    keeps those offsets from being committed without their answers.
+    """
+    for event in events:
+        event.message.incref()
+
+
+async def _release(events: Sequence[EventT[Any]]) -> None:
+    """Drop the references `_hold` took, making the offsets committable, and commit.
 
     Faust commits on a timer (every 2.8 s) and not reliably when a worker stops, so a
     stopped or rebalanced worker would leave its last seconds of answered events to be
-    answered again by the next owner. Committing per batch shrinks that window to the
-    batch in flight. (Acking again when `take_events` resumes is a no-op.)
+    answered again by the next owner; committing per batch shrinks that to one batch.
     """
+    consumer = app.consumer
     for event in events:
-        await stream.ack(event)
-    await app.consumer.commit()
+        event.message.ack(consumer)
+    await consumer.commit()
 
 
-async def score_batch(
+def _exit_unscored(exc: Exception) -> NoReturn:
+    """End the worker when a batch fails for any reason but bad input.
+
+    Such a failure (a dead model process, records the broker refuses for good) leaves the
+    worker in a state no retry here can be trusted to fix. The batch is uncommitted, so
+    exiting at once, as a crash would, lets the restarted worker (or the partitions' next
+    owner) score it again; a graceful stop would wait for it for ever.
+    """
+    logger.critical("scoring failed; exiting so the batch is scored again after a restart: %r",
+                    exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_SCORING_FAILED)
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A decoded and predicted batch, ready to be sent."""
+
+    answers: list[OutRecord]
+    dead_letters: list[OutRecord]
+    outcome: BatchOutcome
+
+
+async def score_events(
     events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]
-) -> BatchOutcome:
-    """Score one batch and wait until the broker has every record it produced."""
-    started = time.perf_counter()
+) -> ScoredBatch:
+    """Decode every event, predict the valid ones in one call, dead-letter the rest."""
     valid: list[EventT[bytes]] = []
     items: list[Any] = []
     rejects: list[tuple[EventT[bytes], str]] = []
@@ -93,20 +136,24 @@ async def score_batch(
         except InvalidEvent as exc:
             rejects.append((event, exc.reason))
     labels = await _predict(pipeline, items) if items else []
-    producer = app.output_producer
     answers = [OutRecord(e.message.partition, e.message.key, label.encode())
                for e, label in zip(valid, labels, strict=True)]
-    pending = await send_records(producer, pipeline.output_topic, answers)
-    if rejects:
-        dead = [_dead_letter(event, reason, pipeline.name) for event, reason in rejects]
-        pending += await send_records(producer, pipeline.dlq_topic, dead)
+    dead = [_dead_letter(event, reason, pipeline.name) for event, reason in rejects]
     outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
-    for label, n in outcome.counts().items():
+    return ScoredBatch(answers, dead, outcome)
+
+
+async def queue_records(scored: ScoredBatch,
+                        pipeline: ScoringPipeline[Any]) -> list[Awaitable[Any]]:
+    """Hand answers, dead letters and count deltas to the producers; return their acks."""
+    producer = app.output_producer
+    pending = await send_records(producer, pipeline.output_topic, scored.answers)
+    if scored.dead_letters:
+        pending += await send_records(producer, pipeline.dlq_topic, scored.dead_letters)
+    for label, n in scored.outcome.counts().items():
         pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),
                                                         value=n))
-    await asyncio.gather(*pending)
-    _observe(pipeline.name, len(events), outcome, time.perf_counter() - started)
-    return outcome
+    return pending
 
 
 async def _predict(pipeline: ScoringPipeline[Any], items: list[Any]) -> list[str]:

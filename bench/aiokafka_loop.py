@@ -11,12 +11,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.sink import OutRecord, send_records
 from models.artifacts import load_model
-from models.heart import predict_labels
+from models.heart import heart_scorer, predict_labels
 from schemas.heart import decode_heart_event
 
 
 async def main() -> None:
-    model = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator
+    model = heart_scorer(
+        load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator)
     bootstrap = os.environ["BROKER_URL"].removeprefix("kafka://")
     expected = int(os.environ["BENCH_EVENTS"])
     consumer = AIOKafkaConsumer(os.environ["BENCH_TOPIC"], bootstrap_servers=bootstrap,

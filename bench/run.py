@@ -127,9 +127,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def worker_env(name: str, **topics: str) -> dict[str, str]:
+    """The app's settings for one contender: topics of its own unless given."""
+    own = {var: f"bench-{name}-{var.lower()}-{RUN}" for var in (
+        "HEART_INPUT_TOPIC", "HEART_OUTPUT_TOPIC", "SENTIMENT_INPUT_TOPIC",
+        "SENTIMENT_OUTPUT_TOPIC")}
     return {"APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
             "BROKER_URL": f"kafka://{BOOTSTRAP}",
-            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"), **topics}
+            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"), **own, **topics}
 
 
 def free_port() -> int:
@@ -149,7 +153,7 @@ async def app_worker(name: str, input_var: str, output_var: str, topic: str,
     """The app's worker on a pre-filled topic: (events/s, peak RSS MB)."""
     out = f"bench-{name}-out-{RUN}"
     await create_topics(out)
-    proc = start(name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "warn"],
+    proc = start(name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
                  worker_env(name, **{input_var: topic, output_var: out}))
     try:
         stamps = await output_timestamps(out, count)
@@ -167,7 +171,7 @@ async def script(name: str, path: str, topic: str, count: int, *, faust_app: boo
            "BENCH_TOPIC": topic, "BENCH_OUTPUT": out, "BENCH_EVENTS": str(count),
            "BENCH_RESULT": str(result), "PYTHONPATH": str(ROOT)}
     module = path.removesuffix(".py").replace("/", ".")
-    args = ([str(BIN / "faust"), "-A", module, "worker", "-l", "warn", "--without-web"]
+    args = ([str(BIN / "faust"), "-A", module, "worker", "-l", "info", "--without-web"]
             if faust_app else [sys.executable, "-m", module])
     proc = start(name, args, env)
     try:
@@ -187,7 +191,7 @@ async def latency() -> dict[str, float]:
     """p50/p99/max ms from input to output at LATENCY_RATE events/s for LATENCY_SECONDS."""
     topic, out = f"bench-lat-in-{RUN}", f"bench-lat-out-{RUN}"
     await create_topics(topic, out)
-    proc = start("latency", [str(BIN / "faust"), "-A", "app", "worker", "-l", "warn"],
+    proc = start("latency", [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
                  worker_env("latency", HEART_INPUT_TOPIC=topic, HEART_OUTPUT_TOPIC=out))
     values = read_messages("heart", DEFAULT_FILES["heart"])
     count = LATENCY_RATE * LATENCY_SECONDS

@@ -1,19 +1,60 @@
+import numpy as np
+
 from models.artifacts import load_model
-from models.heart import LABELS, predict_labels
+from models.heart import LABELS, heart_scorer, predict_labels, probe_rows
+from models.linear import LinearHeart, compile_heart
 from schemas.heart import decode_heart_event
 from settings import DEFAULT_MODEL_DIR
 from tests.examples import DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
+MODEL = load_model(DEFAULT_MODEL_DIR / "heart.joblib").estimator
+
+
+def sklearn_proba(rows: np.ndarray) -> np.ndarray:
+    result: np.ndarray = MODEL.predict_proba(rows)[:, 1]
+    return result
+
 
 def test_demo_patient_is_at_risk() -> None:
-    model = load_model(DEFAULT_MODEL_DIR / "heart.joblib")
     rows = [decode_heart_event(DEMO_HEART_LINE).features()]
-    assert predict_labels(model.estimator, rows) == [DEMO_HEART_LABEL]
+    assert predict_labels(heart_scorer(MODEL), rows) == [DEMO_HEART_LABEL]
 
 
 def test_batch_prediction_matches_one_at_a_time() -> None:
-    model = load_model(DEFAULT_MODEL_DIR / "heart.joblib")
+    scorer = heart_scorer(MODEL)
     rows = [decode_heart_event(heart_record(i)).features() for i in range(200)]
-    batch = predict_labels(model.estimator, rows)
-    assert batch == [predict_labels(model.estimator, [row])[0] for row in rows]
+    batch = predict_labels(scorer, rows)
+    assert batch == [predict_labels(scorer, [row])[0] for row in rows]
     assert set(batch) == set(LABELS)
+
+
+def test_shipped_pipeline_compiles_to_the_same_probabilities() -> None:
+    compiled = compile_heart(MODEL)
+    assert compiled is not None
+    rows = np.vstack([probe_rows(n=20_000, seed=7),
+                      [decode_heart_event(heart_record(i)).features() for i in range(300)]])
+    np.testing.assert_allclose(compiled.predict_proba(rows), sklearn_proba(rows),
+                               rtol=0, atol=1e-12)
+    assert isinstance(getattr(heart_scorer(MODEL), "__self__", None), LinearHeart)
+
+
+def test_unknown_codes_weigh_nothing_as_in_the_pipeline() -> None:
+    compiled = compile_heart(MODEL)
+    assert compiled is not None
+    rows = probe_rows(n=50, seed=3)
+    rows[:, 2] = 9.0  # chest pain type outside the training codes
+    np.testing.assert_allclose(compiled.predict_proba(rows), sklearn_proba(rows),
+                               rtol=0, atol=1e-12)
+
+
+def test_other_shapes_keep_the_pipeline() -> None:
+    from sklearn.base import clone
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    forest = Pipeline([("prep", clone(MODEL.named_steps["prep"])),
+                       ("clf", RandomForestClassifier(n_estimators=3, random_state=0))])
+    forest.fit(probe_rows(n=200, seed=1), np.arange(200) % 2)
+    assert compile_heart(forest) is None
+    rows = probe_rows(n=20, seed=2)
+    np.testing.assert_array_equal(heart_scorer(forest)(rows), forest.predict_proba(rows)[:, 1])
