@@ -37,6 +37,9 @@ class InferenceApp(faust.App):
             autodiscover=["agents", "web"],
             origin="app",
             producer_acks=-1,
+            # How soon a dead worker's partitions move to the others.
+            broker_session_timeout=settings.broker_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             **kwargs,
         )
         self.settings = settings

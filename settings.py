@@ -29,6 +29,7 @@ class Settings:
 
     broker_url: str
     broker_wait_s: float
+    broker_session_timeout_s: float
     app_id: str
     heart_input_topic: str
     heart_output_topic: str
@@ -70,6 +71,8 @@ class Settings:
         settings = cls(
             broker_url=reader.broker_url("BROKER_URL", "kafka://127.0.0.1:9092"),
             broker_wait_s=reader.number("BROKER_WAIT_SECONDS", 60.0, low=1.0, high=3600.0),
+            broker_session_timeout_s=reader.number("BROKER_SESSION_TIMEOUT_SECONDS", 60.0,
+                                                   low=6.0, high=1800.0),
             app_id=reader.topic_name("APP_ID", "kafka-inference"),
             heart_input_topic=reader.topic_name("HEART_INPUT_TOPIC", "heartinput"),
             heart_output_topic=reader.topic_name("HEART_OUTPUT_TOPIC", "heartoutput"),
