@@ -6,7 +6,10 @@ beside this file) and live in `.kafka/` at the repository root, which git ignore
     python broker/local_kafka.py fetch|start|stop|status
 
 Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
-KAFKA_HOME (.kafka), KAFKA_HEAP (512m).
+KAFKA_HOME (.kafka), KAFKA_LIB ($KAFKA_HOME/lib), KAFKA_HEAP (512m); for a secured
+listener beside the plain one, KAFKA_EXTRA_LISTENER (e.g. SASL_SSL://127.0.0.1:9094, the
+name being its security protocol) and KAFKA_EXTRA_CONFIG (a file of broker properties
+added to the configuration, e.g. its certificates and users).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _kafka_version() -> str:
 
 
 def _lib() -> Path:
-    return _home() / "lib"
+    return Path(os.environ.get("KAFKA_LIB", _home() / "lib")).resolve()
 
 
 def _fail(message: str) -> NoReturn:
@@ -97,6 +100,9 @@ def fetch() -> Path:
 def _write_config(home: Path) -> Path:
     config = home / "server.properties"
     data = home / "data"
+    extra = os.environ.get("KAFKA_EXTRA_LISTENER")
+    extra_name = extra.partition("://")[0] if extra else ""
+    extra_config = os.environ.get("KAFKA_EXTRA_CONFIG")
     config.write_text(
         "\n".join(
             [
@@ -104,10 +110,13 @@ def _write_config(home: Path) -> Path:
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{_controller_port()}",
                 f"listeners=PLAINTEXT://127.0.0.1:{_port()},"
-                f"CONTROLLER://127.0.0.1:{_controller_port()}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{_port()}",
+                f"CONTROLLER://127.0.0.1:{_controller_port()}" + (f",{extra}" if extra else ""),
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{_port()}"
+                + (f",{extra}" if extra else ""),
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+                + (f",{extra_name}:{extra_name}" if extra else ""),
                 f"log.dirs={data}",
                 "num.partitions=4",
                 "offsets.topic.replication.factor=1",
@@ -116,6 +125,7 @@ def _write_config(home: Path) -> Path:
                 "transaction.state.log.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
+                Path(extra_config).read_text() if extra_config else "",
                 "",
             ]
         )
@@ -178,6 +188,7 @@ def start() -> None:
         print(f"local_kafka: a broker already answers at {bootstrap()}; reusing it")
         return
     home = _home()
+    home.mkdir(parents=True, exist_ok=True)
     config = _write_config(home)
     _format_storage(home, config)
     log = home / "broker.log"

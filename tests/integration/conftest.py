@@ -47,6 +47,47 @@ def bootstrap() -> str:
     return f"127.0.0.1:{port}"
 
 
+@dataclass
+class PrivateBroker:
+    """A broker of a test's own (own data and ports, the shared jars), to stop and restart."""
+
+    home: Path
+    port: int
+    controller_port: int
+    extra_env: dict[str, str]
+
+    @classmethod
+    def create(cls, home: Path, **extra_env: str) -> PrivateBroker:
+        return cls(home=home, port=free_port(), controller_port=free_port(),
+                   extra_env=extra_env)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        shared = Path(os.environ.get("KAFKA_HOME", ROOT / ".kafka"))
+        env = {**os.environ, "KAFKA_HOME": str(self.home), "KAFKA_PORT": str(self.port),
+               "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+               "KAFKA_LIB": os.environ.get("KAFKA_LIB", str(shared / "lib")), **self.extra_env}
+        subprocess.run([sys.executable, str(ROOT / "broker" / "local_kafka.py"), command],
+                       check=True, env=env)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker.create(tmp_path / "kafka")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

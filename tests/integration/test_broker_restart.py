@@ -1,0 +1,61 @@
+"""The broker stops and comes back in the middle of a stream; the worker carries on alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from tests.examples import heart_record
+from tests.integration.conftest import PrivateBroker, make_worker
+from tests.integration.kafka_io import read_until, records_in, wait_for_async
+
+EVENTS = 5_000
+RATE = 500  # events/s: the stream lasts 10 s and the broker is down in the middle of it
+
+
+async def _stream(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Send at RATE, riding out the outage on the producer's own retries."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True, request_timeout_ms=120_000)
+    await producer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pending = []
+        for i, (key, value) in enumerate(records):
+            await asyncio.sleep(max(0.0, started + i / RATE - loop.time()))
+            pending.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBroker,
+                                                       tmp_path: Path) -> None:
+    bootstrap = private_broker.bootstrap
+    worker = make_worker(bootstrap, tmp_path, "broker-restart")
+    s = worker.settings
+    run = uuid.uuid4().hex[:6]
+    records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(EVENTS)]
+    keys = {k for k, _ in records}
+    worker.start()
+    try:
+        stream = asyncio.ensure_future(_stream(bootstrap, s.heart_input_topic, records))
+
+        async def some_answered() -> bool:
+            return await records_in(bootstrap, s.heart_output_topic) >= RATE
+
+        await wait_for_async(some_answered, "the first answers")
+        await asyncio.to_thread(private_broker.stop)
+        await asyncio.to_thread(private_broker.start)
+        await stream
+        outputs = await read_until(bootstrap, s.heart_output_topic,
+                                   lambda rs: {r.key for r in rs} >= keys, timeout=240)
+        assert {r.key for r in outputs} == keys
+        assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
+        assert worker.stats()["pipelines"]["heart"]["dead_letters"] == 0
+    finally:
+        worker.stop()
