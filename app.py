@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from models.pool import init_process
 from settings import Settings, SettingsError
-from topic_admin import BrokerUnavailable, ensure_topics
+from topic_admin import DEAD_LETTER_MAX_BYTES, BrokerUnavailable, ensure_topics
 
 
 class InferenceApp(faust.App):
@@ -86,7 +86,9 @@ class InferenceApp(faust.App):
             enable_idempotence=True,
             # Answers leave as whole record batches already, so lingering only adds latency.
             linger_ms=0,
-            max_batch_size=1 << 20,
+            # Room for a dead letter as large as its topic accepts.
+            max_batch_size=DEAD_LETTER_MAX_BYTES,
+            max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
         )
         await producer.start()
         self._output_producer = producer

@@ -17,6 +17,11 @@ from settings import Settings
 logger = logging.getLogger(__name__)
 
 
+# Dead letters carry the input's bytes plus headers, so their topics accept twice the
+# broker's default message size: an input at the input topic's limit still fits.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+
+
 class BrokerUnavailable(RuntimeError):
     """The brokers did not answer within the start-up deadline."""
 
@@ -42,7 +47,7 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
-                     topic_configs={"cleanup.policy": "compact"} if name in compacted else {})
+                     topic_configs=_topic_configs(settings, name, compacted))
             for name in wanted if name not in existing
         ]
         if missing:
@@ -59,6 +64,14 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def _topic_configs(settings: Settings, name: str, compacted: tuple[str, ...]) -> dict[str, str]:
+    if name in compacted:
+        return {"cleanup.policy": "compact"}
+    if name in (settings.heart_dlq_topic, settings.sentiment_dlq_topic):
+        return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+    return {}
 
 
 async def _connect(settings: Settings, timeout_s: float) -> AIOKafkaAdminClient:

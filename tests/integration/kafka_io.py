@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 
 async def produce(bootstrap: str, topic: str,
-                  records: Sequence[tuple[bytes | None, bytes]],
+                  records: Sequence[tuple[bytes | None, bytes | None]],
                   *, partition: int | None = None) -> None:
     """Send `(key, value)` pairs and wait until the broker has all of them."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
