@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,3 +46,28 @@ def test_tampered_model_stops_the_worker_before_unpickling(tmp_path: Path) -> No
     assert "cannot start: refusing to load" in done.stderr
     assert "does not match the manifest" in done.stderr
     assert done.stderr.count("refusing to load") == 1 and "Traceback" not in done.stderr
+
+
+def _model_dir_copy(tmp_path: Path) -> Path:
+    for name in ("heart.joblib", "heart.json", "sentiment.joblib", "sentiment.json"):
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_model_from_another_sklearn_version_stops_the_worker(tmp_path: Path) -> None:
+    models = _model_dir_copy(tmp_path)
+    manifest = json.loads((models / "sentiment.json").read_text())
+    manifest["sklearn_version"] = "1.2.0"
+    (models / "sentiment.json").write_text(json.dumps(manifest))
+    done = _start_worker({"MODEL_DIR": str(models)})
+    assert done.returncode != 0
+    assert "trained with scikit-learn 1.2.0" in done.stderr
+    assert done.stderr.count("refusing to load") == 1 and "Traceback" not in done.stderr
+
+
+def test_missing_model_stops_the_worker(tmp_path: Path) -> None:
+    models = _model_dir_copy(tmp_path)
+    (models / "heart.joblib").unlink()
+    done = _start_worker({"MODEL_DIR": str(models)})
+    assert done.returncode != 0
+    assert done.stderr.count("heart.joblib is missing") == 1 and "Traceback" not in done.stderr
