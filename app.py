@@ -17,6 +17,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from models.pool import init_process
+from security import broker_credentials, client_options
 from settings import Settings, SettingsError
 from topic_admin import DEAD_LETTER_MAX_BYTES, BrokerUnavailable, ensure_topics
 
@@ -37,6 +38,7 @@ class InferenceApp(faust.App):
             autodiscover=["agents", "web"],
             origin="app",
             producer_acks=-1,
+            broker_credentials=broker_credentials(settings),
             # How soon a dead worker's partitions move to the others.
             broker_session_timeout=settings.broker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
@@ -81,6 +83,7 @@ class InferenceApp(faust.App):
             self.log.info("created topics %s", created)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
             client_id=f"{self.settings.app_id}-outputs",
             acks="all",
             enable_idempotence=True,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 N = TypeVar("N", int, float)
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -45,6 +47,11 @@ class Settings:
     batch_wait_s: float
     sentiment_max_chars: int
     sentiment_processes: int
+    broker_security_protocol: str = "PLAINTEXT"
+    broker_ca_file: Path | None = None
+    broker_sasl_mechanism: str = "PLAIN"
+    broker_sasl_username: str | None = None
+    broker_sasl_password: str | None = field(default=None, repr=False)  # never logged
 
     @property
     def heart_dlq_topic(self) -> str:
@@ -94,7 +101,17 @@ class Settings:
             sentiment_processes=reader.integer(
                 "SENTIMENT_PROCESSES", os.cpu_count() or 1, low=1, high=64
             ),
+            broker_security_protocol=reader.choice(
+                "BROKER_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS),
+            broker_ca_file=reader.optional_file("BROKER_CA_FILE"),
+            broker_sasl_mechanism=reader.choice("BROKER_SASL_MECHANISM", "PLAIN", SASL_MECHANISMS),
+            broker_sasl_username=reader.optional_text("BROKER_SASL_USERNAME"),
+            broker_sasl_password=reader.optional_text("BROKER_SASL_PASSWORD"),
         )
+        if settings.broker_security_protocol.startswith("SASL") and not (
+                settings.broker_sasl_username and settings.broker_sasl_password):
+            reader.problems.append(f"BROKER_SECURITY_PROTOCOL={settings.broker_security_protocol} "
+                                   "needs BROKER_SASL_USERNAME and BROKER_SASL_PASSWORD")
         reader.raise_if_invalid()
         return settings
 
@@ -112,6 +129,24 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._raw(name) or default
+
+    def optional_text(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).upper()
+        if value not in allowed:
+            self.problems.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
+        return value
+
+    def optional_file(self, name: str) -> Path | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        path = Path(raw).resolve()
+        if not path.is_file():
+            self.problems.append(f"{name}={raw!r} is not a readable file")
+        return path
 
     def topic_name(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -12,6 +12,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from security import client_options
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ async def _connect(settings: Settings, timeout_s: float) -> AIOKafkaAdminClient:
     attempt = 0
     while True:
         attempt += 1
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                                    **client_options(settings))
         try:
             await admin.start()
             return admin

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from agents.replay_source import DEFAULT_FILES, Progress, paced, read_messages
 from agents.topics import label_to_count
 from app import app
+from security import client_options
 from topic_admin import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ async def replay(self: object, pipeline: str, path: Path | None, rate: float,
                        "sentiment": settings.sentiment_input_topic}[pipeline]
     total = count if count is not None else len(messages)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True, linger_ms=5)
+                                enable_idempotence=True, linger_ms=5,
+                                **client_options(settings))
     await producer.start()
     progress = Progress(total)
     sent = 0

@@ -84,8 +84,10 @@ class Monitor:
     """Keeps a GlobalView fresh from Kafka: the changelog, and the group's committed offsets."""
 
     def __init__(self, *, bootstrap: str, group_id: str, changelog_topic: str,
-                 pipelines: list[PipelineTopics]) -> None:
+                 pipelines: list[PipelineTopics],
+                 client_options: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        self.client_options = client_options or {}
         self.group_id = group_id
         self.changelog_topic = changelog_topic
         self.pipelines = pipelines
@@ -94,8 +96,8 @@ class Monitor:
     async def run(self) -> None:
         """Follow the changelog and refresh lag until cancelled."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+                                    auto_offset_reset="earliest", **self.client_options)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.client_options)
         await consumer.start()
         await admin.start()
         try:

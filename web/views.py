@@ -16,6 +16,7 @@ from agents.sentiment import sentiment_model
 from agents.topics import label_to_count
 from app import app
 from models.artifacts import LoadedModel
+from security import client_options
 from web.monitor import Monitor, PipelineTopics
 
 PROMETHEUS_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
@@ -24,6 +25,7 @@ settings = app.settings
 
 monitor = Monitor(
     bootstrap=settings.bootstrap_servers,
+    client_options=client_options(settings),
     group_id=settings.app_id,
     changelog_topic=label_to_count.changelog_topic.get_topic_name(),
     pipelines=[
