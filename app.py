@@ -17,6 +17,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from models.pool import init_process
+from models.text import LinearText
 from security import broker_credentials, client_options
 from settings import Settings, SettingsError
 from topic_admin import DEAD_LETTER_MAX_BYTES, BrokerUnavailable, ensure_topics
@@ -46,10 +47,13 @@ class InferenceApp(faust.App):
         )
         self.settings = settings
         self._output_producer: AIOKafkaProducer | None = None
+        # What the sentiment processes score with: the artifact's path, or its verified
+        # compiled form once agents.sentiment has made one.
+        self.sentiment_scorer: LinearText | str = str(settings.model_dir / "sentiment.joblib")
 
     @cached_property
     def sentiment_pool(self) -> ProcessPoolExecutor:
-        """Processes that vectorise and score reviews, each with its own verified model.
+        """Processes that vectorise and score reviews, each with its own copy of the model.
 
         Vectorising text is pure-Python-heavy CPU work, so threads would share one core;
         `spawn` keeps the children free of the event loop's threads and sockets.
@@ -58,7 +62,7 @@ class InferenceApp(faust.App):
             max_workers=self.settings.sentiment_processes,
             mp_context=get_context("spawn"),
             initializer=init_process,
-            initargs=(str(self.settings.model_dir / "sentiment.joblib"),),
+            initargs=(self.sentiment_scorer,),
         )
 
     @property

@@ -13,10 +13,15 @@ from agents.scoring import ScoringPipeline, serve
 from agents.topics import label_counts_topic, sentiment_input_topic
 from app import app
 from models.pool import predict_in_process
+from models.sentiment import probe_reviews
+from models.text import verified_text_scorer
 from schemas.sentiment import Review, decode_review
 
 # Verified here so a bad artifact stops the worker at start-up, not in a pool process.
 sentiment_model = load_or_exit(app.settings.model_dir / "sentiment.joblib")
+compiled = verified_text_scorer(sentiment_model.estimator, probe_reviews())
+if compiled is not None:
+    app.sentiment_scorer = compiled
 
 
 def split(items: Sequence[str], parts: int) -> list[Sequence[str]]:

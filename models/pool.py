@@ -1,25 +1,36 @@
-"""What runs inside the sentiment worker processes: one verified model per process."""
+"""What runs inside the sentiment worker processes: one scorer per process.
+
+The processes score with the verified numpy form of the model (`models.text`) when the
+worker found one, so they never import scikit-learn; otherwise each loads and verifies
+the artifact itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from models.artifacts import load_model
-from models.sentiment import predict_sentiment
+from models.text import LinearText
 
-_estimator: Any = None  # this process's own copy, set once by the pool's initializer
+_score: Callable[[Sequence[str]], list[str]] | None = None  # set by the pool's initializer
 
 
-def init_process(model_path: str) -> None:
-    """Pool initializer: load and verify the model in this process."""
-    global _estimator
-    _estimator = load_model(Path(model_path)).estimator
+def init_process(model: LinearText | str) -> None:
+    """Pool initializer: take the compiled scorer, or load the artifact at this path."""
+    global _score
+    if isinstance(model, LinearText):
+        _score = model.predict_labels
+        return
+    # Imported here, not above: a process given the compiled form never needs them.
+    from models.artifacts import load_model
+    from models.sentiment import predict_sentiment
+
+    _score = partial(predict_sentiment, load_model(Path(model)).estimator)
 
 
 def predict_in_process(texts: Sequence[str]) -> list[str]:
-    """Score a chunk of reviews with this process's model."""
-    if _estimator is None:
+    """Score a chunk of reviews with this process's scorer."""
+    if _score is None:
         raise RuntimeError("predict_in_process called outside a pool made with init_process")
-    return predict_sentiment(_estimator, texts)
+    return _score(texts)

@@ -1,7 +1,14 @@
+import pickle
+import subprocess
+import sys
+
+import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.pipeline import Pipeline
 
 from models.artifacts import load_model
-from models.sentiment import TOKEN_PATTERN, clean_text, predict_sentiment
+from models.sentiment import TOKEN_PATTERN, clean_text, predict_sentiment, probe_reviews
+from models.text import compile_text
 from settings import DEFAULT_MODEL_DIR
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, fixture_reviews
 
@@ -31,3 +38,37 @@ def test_fixture_reviews_are_mostly_right() -> None:
     assert right >= 0.8 * len(reviews)  # a broken model scores about half
     assert model.manifest["metrics"]["accuracy"] >= 0.90
     assert model.manifest["size_bytes"] <= 25 * 1024 * 1024
+
+
+def test_compiled_form_gives_the_pipelines_probabilities() -> None:
+    model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
+    compiled = compile_text(model)
+    assert compiled is not None
+    texts = [text for text, _ in fixture_reviews()] + probe_reviews(n=300, seed=5) + [
+        "", "<br /><br />", "x" * 10_000, "don't " * 2_000]
+    np.testing.assert_allclose(compiled.positive_proba(texts),
+                               model.predict_proba(texts)[:, 1], rtol=0, atol=1e-6)
+    assert compiled.predict_labels([DEMO_REVIEW]) == [DEMO_REVIEW_LABEL]
+
+
+def test_other_shapes_are_not_compiled() -> None:
+    model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
+    without_tfidf = Pipeline([("hash", model.named_steps["hash"]),
+                              ("clf", model.named_steps["clf"])])
+    assert compile_text(without_tfidf) is None
+
+
+def test_pool_process_with_the_compiled_form_never_imports_sklearn() -> None:
+    model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
+    compiled = compile_text(model)
+    script = (
+        "import pickle, sys\n"
+        "from models.pool import init_process, predict_in_process\n"
+        "init_process(pickle.load(sys.stdin.buffer))\n"
+        "print(predict_in_process(sys.argv[1:]))\n"
+        "assert not any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, DEMO_REVIEW], input=pickle.dumps(compiled),
+                          capture_output=True, cwd=DEFAULT_MODEL_DIR.parent, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert DEMO_REVIEW_LABEL in done.stdout.decode()

@@ -1,0 +1,107 @@
+"""The sentiment pipeline's inference with numpy and mmh3 only: tokens, hashes, TF-IDF, a dot.
+
+Importing scikit-learn costs a process about 75 MB; the sentiment pool's processes need
+none of it once the fitted pipeline's numbers (idf weights, coefficients) are read off.
+`compile_text` does that only for the exact structure `models.sentiment` trains, and the
+result is used only after it reproduced the pipeline's probabilities on probe texts
+(`verified_text_scorer`). The text cleaning lives here too, so the pipeline and this form
+share one definition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mmh3
+import numpy as np
+
+LABELS: tuple[str, str] = ("Negative Sentiment", "Positive Sentiment")
+_BREAKS = re.compile(r"<br\s*/?>|<[^>]{0,20}>", re.IGNORECASE)
+# Words with an apostrophe stay whole ("don't", "isn't"), so negations are features.
+TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
+_INT32_MIN = -(2**31)
+
+
+def clean_text(text: str) -> str:
+    """Lower-case the review and turn its HTML line breaks and tags into spaces."""
+    return _BREAKS.sub(" ", text).lower()
+
+
+@dataclass(frozen=True)
+class LinearText:
+    """Hashed word n-grams, sublinear TF-IDF with l2 norm, then a logistic regression."""
+
+    token_pattern: str
+    ngram_range: tuple[int, int]
+    n_features: int
+    idf: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def _indices(self, text: str) -> np.ndarray:
+        """Hashed feature index of every n-gram, as HashingVectorizer computes it."""
+        tokens = re.findall(self.token_pattern, clean_text(text))
+        low, high = self.ngram_range
+        grams = list(tokens) if low == 1 else []
+        for n in range(max(low, 2), high + 1):
+            grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+        hashes = np.fromiter((mmh3.hash(g.encode("utf-8"), 0, signed=True) for g in grams),
+                             dtype=np.int64, count=len(grams))
+        n_features = self.n_features
+        # abs(-2**31) does not fit an int32; scikit-learn folds that one value like this.
+        return np.where(hashes == _INT32_MIN, (2**31 - 1 - (n_features - 1)) % n_features,
+                        np.abs(hashes) % n_features)
+
+    def positive_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability of a positive review, for each text."""
+        z = np.full(len(texts), self.intercept)
+        for row, text in enumerate(texts):
+            columns, counts = np.unique(self._indices(text), return_counts=True)
+            if not len(columns):
+                continue
+            weights = (np.log(counts.astype(np.float32)) + np.float32(1)) * self.idf[columns]
+            norm = np.sqrt(np.dot(weights, weights))
+            if norm > 0:
+                z[row] += np.dot(weights, self.coef[columns]) / norm
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return result
+
+    def predict_labels(self, texts: Sequence[str]) -> list[str]:
+        return [LABELS[int(p >= 0.5)] for p in self.positive_proba(texts)]
+
+
+def compile_text(pipeline: Any) -> LinearText | None:
+    """Read a fitted sentiment pipeline's numbers; None if it has another shape."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != [
+            "hash", "tfidf", "clf"]:
+        return None
+    hasher, tfidf, clf = (step for _, step in pipeline.steps)
+    if not (isinstance(hasher, HashingVectorizer) and hasher.analyzer == "word"
+            and hasher.preprocessor is clean_text and hasher.tokenizer is None
+            and hasher.stop_words is None and not hasher.binary and not hasher.alternate_sign
+            and hasher.norm is None and isinstance(tfidf, TfidfTransformer)
+            and tfidf.use_idf and tfidf.sublinear_tf and tfidf.norm == "l2"
+            and isinstance(clf, LogisticRegression) and len(clf.classes_) == 2):
+        return None
+    return LinearText(token_pattern=hasher.token_pattern, ngram_range=hasher.ngram_range,
+                      n_features=hasher.n_features, idf=np.asarray(tfidf.idf_),
+                      coef=np.asarray(clf.coef_[0], dtype=np.float64),
+                      intercept=float(clf.intercept_[0]))
+
+
+def verified_text_scorer(pipeline: Any, probe: Sequence[str]) -> LinearText | None:
+    """The compiled form if it matches `pipeline` on `probe` to 1e-6, else None."""
+    compiled = compile_text(pipeline)
+    if compiled is None:
+        return None
+    expected = pipeline.predict_proba(list(probe))[:, 1]
+    if not np.allclose(compiled.positive_proba(probe), expected, rtol=0.0, atol=1e-6):
+        return None
+    return compiled
