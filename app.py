@@ -16,6 +16,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer
 
+from log_limits import limit_repeats
 from models.pool import init_process
 from models.text import LinearText
 from security import broker_credentials, client_options
@@ -79,6 +80,7 @@ class InferenceApp(faust.App):
     async def on_first_start(self) -> None:
         """Create the topics before the consumer subscribes, and start the output producer."""
         await super().on_first_start()
+        limit_repeats()  # the worker has set up its log handlers by now
         try:
             created = await ensure_topics(self.settings)
         except BrokerUnavailable as exc:

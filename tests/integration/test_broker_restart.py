@@ -57,5 +57,8 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
         assert {r.key for r in outputs} == keys
         assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
         assert worker.stats()["pipelines"]["heart"]["dead_letters"] == 0
+        log = worker.log_path.read_text(errors="replace")
+        # aiokafka retries without backing off; the log keeps one line per kind per 5 s.
+        assert 0 < log.count("Unable connect to node") < 50, log.count("Unable connect to node")
     finally:
         worker.stop()
