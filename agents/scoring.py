@@ -64,15 +64,20 @@ async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
     settings = app.settings
     assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
     async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
-        started = time.perf_counter()
         _hold(events)
         try:
-            scored = await score_events(events, pipeline)
-            await asyncio.gather(*await queue_records(scored, pipeline))
+            await _answer(events, pipeline)
         except Exception as exc:
             _exit_unscored(exc)
-        await _release(events)
-        _observe(pipeline.name, len(events), scored.outcome, time.perf_counter() - started)
+
+
+async def _answer(events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]) -> None:
+    """Score the batch, wait for the broker to have its records, then let it be committed."""
+    started = time.perf_counter()
+    scored = await score_events(events, pipeline)
+    await asyncio.gather(*await queue_records(scored, pipeline))
+    await _release(events)
+    _observe(pipeline.name, len(events), scored.outcome, time.perf_counter() - started)
 
 
 def _hold(events: Sequence[EventT[Any]]) -> None:

@@ -105,7 +105,13 @@ def load_model(model_path: Path) -> LoadedModel:
             f"{sklearn.__version__} is installed. Install scikit-learn=={trained_with} "
             f"(`make install`) or retrain the model with this version (`make train`)"
         )
-    estimator = joblib.load(model_path)
+    try:
+        estimator = joblib.load(model_path)
+    except Exception as exc:  # any unpickling failure: missing class, corrupt stream, ...
+        raise ModelLoadError(
+            f"cannot load {model_path}: {exc!r}. Its code may be missing from this "
+            f"installation; retrain it (`make train`) or restore it from the repository"
+        ) from None
     logger.info("loaded model %s (sha256 %s...)", model_path.name, actual[:12])
     return LoadedModel(name=manifest.get("name", model_path.stem), estimator=estimator,
                        manifest=manifest)

@@ -71,3 +71,22 @@ def test_missing_model_stops_the_worker(tmp_path: Path) -> None:
     done = _start_worker({"MODEL_DIR": str(models)})
     assert done.returncode != 0
     assert done.stderr.count("heart.joblib is missing") == 1 and "Traceback" not in done.stderr
+
+
+def test_model_whose_code_is_missing_stops_the_worker(tmp_path: Path) -> None:
+    models = _model_dir_copy(tmp_path)
+    manifest = json.loads((models / "heart.json").read_text())
+    source = tmp_path / "gone"
+    source.mkdir()
+    (source / "vanished_module.py").write_text("class Model:\n    pass\n")
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
+              "from vanished_module import Model\nfrom models.artifacts import save_model\n"
+              "save_model(Model(), Path(sys.argv[2]), {})\n")
+    subprocess.run([sys.executable, "-c", script, str(source), str(models / "heart.joblib")],
+                   check=True, cwd=ROOT)
+    saved = json.loads((models / "heart.json").read_text())
+    (models / "heart.json").write_text(json.dumps({**manifest, "sha256": saved["sha256"]}))
+    done = _start_worker({"MODEL_DIR": str(models)})
+    assert done.returncode != 0
+    assert "No module named 'vanished_module'" in done.stderr
+    assert done.stderr.count("cannot load") == 1 and "Traceback" not in done.stderr
