@@ -38,3 +38,18 @@ def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
     for name in env:
         assert name in message
 
+
+
+def test_sasl_needs_a_user_and_password_and_never_shows_the_password(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"BROKER_SECURITY_PROTOCOL": "sasl_ssl", "BROKER_CA_FILE": "/nope",
+                           "BROKER_SASL_MECHANISM": "KERBEROS"})
+    message = str(caught.value)
+    assert "BROKER_SECURITY_PROTOCOL=SASL_SSL needs BROKER_SASL_USERNAME" in message
+    assert "BROKER_CA_FILE='/nope' is not a readable file" in message
+    assert "BROKER_SASL_MECHANISM='KERBEROS' must be one of PLAIN" in message
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-")
+    s = Settings.from_env({"BROKER_SECURITY_PROTOCOL": "SASL_SSL", "BROKER_CA_FILE": str(ca),
+                           "BROKER_SASL_USERNAME": "app", "BROKER_SASL_PASSWORD": "hunter2"})
+    assert s.broker_sasl_password == "hunter2" and "hunter2" not in repr(s)
