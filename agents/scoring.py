@@ -1,8 +1,9 @@
 """The batch loop every inference agent runs: decode, predict once per batch, send, count.
 
 Delivery: outputs, dead letters and count deltas of a batch are all acknowledged by the
-broker before the batch's offsets are committed; so a crash repeats at most the batch in
-flight (at-least-once), it never loses one.
+broker before the batch's offsets can be committed; so a crash repeats the batches whose
+commit had not reached the broker yet (at-least-once; a few hundred events in the crash
+test), it never loses one.
 """
 
 from __future__ import annotations
