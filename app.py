@@ -73,10 +73,6 @@ class InferenceApp(faust.App):
             raise RuntimeError("the output producer starts with the worker")
         return self._output_producer
 
-    @output_producer.setter
-    def output_producer(self, producer: AIOKafkaProducer) -> None:
-        self._output_producer = producer
-
     async def on_first_start(self) -> None:
         """Create the topics before the consumer subscribes, and start the output producer."""
         await super().on_first_start()

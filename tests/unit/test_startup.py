@@ -36,22 +36,21 @@ def test_unreachable_broker_stops_the_worker_with_one_message() -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_tampered_model_stops_the_worker_before_unpickling(tmp_path: Path) -> None:
-    for name in ("heart.joblib", "heart.json", "sentiment.joblib", "sentiment.json"):
-        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
-    with (tmp_path / "heart.joblib").open("ab") as f:
-        f.write(b"tampered")
-    done = _start_worker({"MODEL_DIR": str(tmp_path)})
-    assert done.returncode != 0
-    assert "cannot start: refusing to load" in done.stderr
-    assert "does not match the manifest" in done.stderr
-    assert done.stderr.count("refusing to load") == 1 and "Traceback" not in done.stderr
-
-
 def _model_dir_copy(tmp_path: Path) -> Path:
     for name in ("heart.joblib", "heart.json", "sentiment.joblib", "sentiment.json"):
         shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
     return tmp_path
+
+
+def test_tampered_model_stops_the_worker_before_unpickling(tmp_path: Path) -> None:
+    models = _model_dir_copy(tmp_path)
+    with (models / "heart.joblib").open("ab") as f:
+        f.write(b"tampered")
+    done = _start_worker({"MODEL_DIR": str(models)})
+    assert done.returncode != 0
+    assert "cannot start: refusing to load" in done.stderr
+    assert "does not match the manifest" in done.stderr
+    assert done.stderr.count("refusing to load") == 1 and "Traceback" not in done.stderr
 
 
 def test_model_from_another_sklearn_version_stops_the_worker(tmp_path: Path) -> None:
