@@ -13,9 +13,9 @@ from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaProducer
 
+from batch_delivery import BatchDeliveringApp
 from log_limits import limit_repeats
 from models.pool import init_process
 from models.text import LinearText
@@ -24,7 +24,7 @@ from settings import Settings, SettingsError
 from topic_admin import DEAD_LETTER_MAX_BYTES, BrokerUnavailable, ensure_topics
 
 
-class InferenceApp(faust.App):
+class InferenceApp(BatchDeliveringApp):
     """A Faust app that owns the validated settings and the executors models run in."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:

@@ -44,7 +44,6 @@ class Settings:
     table_store: str
     model_dir: Path
     batch_size: int
-    batch_wait_s: float
     sentiment_max_chars: int
     sentiment_processes: int
     broker_security_protocol: str = "PLAINTEXT"
@@ -94,7 +93,6 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
-            batch_wait_s=reader.number("BATCH_WAIT_SECONDS", 0.01, low=0.0001, high=60.0),
             sentiment_max_chars=reader.integer(
                 "SENTIMENT_MAX_CHARS", 100_000, low=1, high=10_000_000
             ),

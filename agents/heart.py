@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import faust
+from faust.types import Message
 
 from agents.loading import load_or_exit
 from agents.scoring import ScoringPipeline, serve
-from agents.topics import heart_input_topic, label_counts_topic
+from agents.topics import heart_input_topic
 from app import app
 from models.heart import heart_scorer, predict_labels
 from schemas.heart import HeartEvent, decode_heart_event
@@ -33,13 +34,12 @@ heart_pipeline: ScoringPipeline[HeartEvent] = ScoringPipeline(
     name="heart",
     output_topic=app.settings.heart_output_topic,
     dlq_topic=app.settings.heart_dlq_topic,
-    counts_topic=label_counts_topic,
     decode=decode_heart_event,
     predict=predict_heart,
 )
 
 
-@app.agent(heart_input_topic)
-async def predict_heart_risk(stream: faust.StreamT[bytes]) -> None:
+@app.agent(app.batch_channel(heart_input_topic))
+async def predict_heart_risk(batches: faust.StreamT[list[Message]]) -> None:
     """Score patient records in batches and send each its risk label."""
-    await serve(stream, heart_pipeline)
+    await serve(batches, heart_pipeline)

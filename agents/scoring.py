@@ -15,14 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
-import faust
-from faust.streams import Stream
-from faust.types import EventT, StreamT
+from faust.types import ChannelT, Message, StreamT
 
 from agents import metrics
-from agents.count_keys import DEAD_LETTER, count_key
+from agents.count_keys import DEAD_LETTER, count_delta
 from agents.sink import OutRecord, send_records
 from app import app
 from schemas.errors import InvalidEvent
@@ -41,7 +39,6 @@ class ScoringPipeline(Generic[T]):
     name: str
     output_topic: str
     dlq_topic: str
-    counts_topic: faust.TopicT
     decode: Callable[[bytes | None], T]
     predict: Callable[[Sequence[T]], Awaitable[list[str]]]
 
@@ -60,49 +57,38 @@ class BatchOutcome:
         return totals
 
 
-async def serve(stream: StreamT[bytes], pipeline: ScoringPipeline[Any]) -> None:
-    """Consume `stream` in batches for ever, scoring each batch with `pipeline`."""
-    settings = app.settings
-    assert isinstance(stream, Stream)  # take_events is not on the StreamT interface
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
-        _hold(events)
-        try:
-            await _answer(events, pipeline)
-        except Exception as exc:
-            _exit_unscored(exc)
+async def serve(batches: StreamT[list[Message]], pipeline: ScoringPipeline[Any]) -> None:
+    """Score `pipeline`'s fetched messages for ever, up to `batch_size` at a time.
+
+    Fetches that queued up while a batch was being answered are scored together: one
+    broker round trip for many small fetches keeps latency flat when traffic rises.
+    """
+    queue = cast(ChannelT[list[Message]], batches.channel).queue
+    size = app.settings.batch_size
+    async for messages in batches:
+        while not queue.empty():
+            messages = messages + queue.get_nowait()
+        # Fetched before a rebalance: the partitions' owner fetches them again.
+        current = [m for m in messages if m.generation_id == app.consumer_generation_id]
+        for start in range(0, len(current), size):
+            try:
+                await _answer(current[start : start + size], pipeline)
+            except Exception as exc:
+                _exit_unscored(exc)
 
 
-async def _answer(events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]) -> None:
-    """Score the batch, wait for the broker to have its records, then let it be committed."""
+async def _answer(messages: Sequence[Message], pipeline: ScoringPipeline[Any]) -> None:
+    """Score the batch, wait for the broker to have its records, then commit it."""
     started = time.perf_counter()
-    scored = await score_events(events, pipeline)
-    await asyncio.gather(*await queue_records(scored, pipeline))
-    await _release(events)
-    _observe(pipeline.name, len(events), scored.outcome, time.perf_counter() - started)
-
-
-def _hold(events: Sequence[EventT[Any]]) -> None:
-    """Keep the events uncommittable whatever happens to this batch until `_release`.
-
-    `take_events` acks a batch when its generator resumes or is closed, which includes an
-    agent stopped or crashed in the middle of the batch; one extra reference per message
-    keeps those offsets from being committed without their answers.
-    """
-    for event in events:
-        event.message.incref()
-
-
-async def _release(events: Sequence[EventT[Any]]) -> None:
-    """Drop the references `_hold` took, making the offsets committable, and commit.
-
-    Faust commits on a timer (every 2.8 s) and not reliably when a worker stops, so a
-    stopped or rebalanced worker would leave its last seconds of answered events to be
-    answered again by the next owner; committing per batch shrinks that to one batch.
-    """
     consumer = app.consumer
-    for event in events:
-        event.message.ack(consumer)
+    consumer.unacked.update(messages)  # a rebalance waits for these to be answered
+    scored = await score_events(messages, pipeline)
+    await asyncio.gather(*await queue_records(scored, pipeline))
+    for message in messages:
+        consumer.ack(message)
+    consumer.unacked.difference_update(messages)  # acked before a seek back, too
     await consumer.commit()
+    _observe(pipeline.name, len(messages), scored.outcome, time.perf_counter() - started)
 
 
 def _exit_unscored(exc: Exception) -> NoReturn:
@@ -128,37 +114,36 @@ class ScoredBatch:
     outcome: BatchOutcome
 
 
-async def score_events(
-    events: Sequence[EventT[bytes]], pipeline: ScoringPipeline[Any]
-) -> ScoredBatch:
-    """Decode every event, predict the valid ones in one call, dead-letter the rest."""
-    valid: list[EventT[bytes]] = []
+async def score_events(messages: Sequence[Message],
+                       pipeline: ScoringPipeline[Any]) -> ScoredBatch:
+    """Decode every message, predict the valid ones in one call, dead-letter the rest."""
+    valid: list[Message] = []
     items: list[Any] = []
-    rejects: list[tuple[EventT[bytes], str]] = []
-    for event in events:
+    rejects: list[tuple[Message, str]] = []
+    for message in messages:
         try:
-            items.append(pipeline.decode(event.message.value))
-            valid.append(event)
+            items.append(pipeline.decode(message.value))
+            valid.append(message)
         except InvalidEvent as exc:
-            rejects.append((event, exc.reason))
+            rejects.append((message, exc.reason))
     labels = await _predict(pipeline, items) if items else []
-    answers = [OutRecord(e.message.partition, e.message.key, label.encode())
-               for e, label in zip(valid, labels, strict=True)]
-    dead = [_dead_letter(event, reason, pipeline.name) for event, reason in rejects]
+    answers = [OutRecord(m.partition, m.key, label.encode())
+               for m, label in zip(valid, labels, strict=True)]
+    dead = [_dead_letter(message, reason, pipeline.name) for message, reason in rejects]
     outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
     return ScoredBatch(answers, dead, outcome)
 
 
 async def queue_records(scored: ScoredBatch,
                         pipeline: ScoringPipeline[Any]) -> list[Awaitable[Any]]:
-    """Hand answers, dead letters and count deltas to the producers; return their acks."""
+    """Hand answers, dead letters and count deltas to the producer; return their acks."""
     producer = app.output_producer
     pending = await send_records(producer, pipeline.output_topic, scored.answers)
     if scored.dead_letters:
         pending += await send_records(producer, pipeline.dlq_topic, scored.dead_letters)
     for label, n in scored.outcome.counts().items():
-        pending.append(await pipeline.counts_topic.send(key=count_key(pipeline.name, label),
-                                                        value=n))
+        key, value = count_delta(pipeline.name, label, n)
+        pending.append(await producer.send(app.settings.label_counts_topic, value, key=key))
     return pending
 
 
@@ -180,9 +165,8 @@ def _observe(pipeline: str, size: int, outcome: BatchOutcome, seconds: float) ->
             metrics.PREDICTIONS.labels(pipeline, label).inc(n)
 
 
-def _dead_letter(event: EventT[bytes], reason: str, pipeline: str) -> OutRecord:
+def _dead_letter(message: Message, reason: str, pipeline: str) -> OutRecord:
     """The original key and bytes, with headers that say why and where they came from."""
-    message = event.message
     logger.warning(
         "%s: dead-lettering %s[%d]@%d: %s",
         pipeline, message.topic, message.partition, message.offset, reason,

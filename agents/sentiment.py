@@ -7,10 +7,11 @@ import functools
 from collections.abc import Sequence
 
 import faust
+from faust.types import Message
 
 from agents.loading import load_or_exit
 from agents.scoring import ScoringPipeline, serve
-from agents.topics import label_counts_topic, sentiment_input_topic
+from agents.topics import sentiment_input_topic
 from app import app
 from models.pool import predict_in_process
 from models.sentiment import probe_reviews
@@ -44,13 +45,12 @@ sentiment_pipeline: ScoringPipeline[Review] = ScoringPipeline(
     name="sentiment",
     output_topic=app.settings.sentiment_output_topic,
     dlq_topic=app.settings.sentiment_dlq_topic,
-    counts_topic=label_counts_topic,
     decode=functools.partial(decode_review, max_chars=app.settings.sentiment_max_chars),
     predict=predict_sentiments,
 )
 
 
-@app.agent(sentiment_input_topic)
-async def predict_review_sentiment(stream: faust.StreamT[bytes]) -> None:
+@app.agent(app.batch_channel(sentiment_input_topic))
+async def predict_review_sentiment(batches: faust.StreamT[list[Message]]) -> None:
     """Score reviews in batches and send each its sentiment label."""
-    await serve(stream, sentiment_pipeline)
+    await serve(batches, sentiment_pipeline)

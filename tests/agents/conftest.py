@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from faust.types import Message
 
 from app import app
 
@@ -54,11 +56,18 @@ class RecordingProducer:
             self.sent.append(SentRecord(topic, key, value, partition, dict(headers or [])))
         return _done()
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   partition: int | None, timestamp: float | None, headers: Any,
-                   **_: Any) -> asyncio.Future[None]:
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                   partition: int | None = None, timestamp_ms: int | None = None,
+                   headers: Any = None) -> asyncio.Future[None]:
+        """AIOKafkaProducer.send."""
         self.sent.append(SentRecord(topic, key, value, partition, dict(headers or [])))
         return _done()
+
+    async def faust_send(self, topic: str, key: bytes | None, value: bytes | None,
+                         partition: int | None, timestamp: float | None, headers: Any,
+                         **_: Any) -> asyncio.Future[None]:
+        """Faust's Producer.send, which table changes go through."""
+        return await self.send(topic, value, key, partition, None, headers)
 
     def on(self, topic: str) -> list[SentRecord]:
         return [r for r in self.sent if r.topic == topic]
@@ -67,7 +76,7 @@ class RecordingProducer:
 @pytest.fixture
 def producer(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProducer]:
     recording = RecordingProducer()
-    monkeypatch.setattr(app.producer, "send", recording.send)
+    monkeypatch.setattr(app.producer, "send", recording.faust_send)
     monkeypatch.setattr(app, "_output_producer", recording)
     app.finalize()
     yield recording
@@ -80,3 +89,10 @@ async def until(condition: Callable[[], object], timeout: float = 60.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def fetched(topic: str, records: Sequence[tuple[bytes | None, bytes | None]]) -> list[Message]:
+    """What the consumer hands a batch agent: one fetch's messages, in offset order."""
+    return [Message(topic, 0, offset, time.time(), 0, [], key, value, None,
+                    generation_id=app.consumer_generation_id)
+            for offset, (key, value) in enumerate(records)]

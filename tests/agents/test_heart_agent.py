@@ -3,7 +3,7 @@ import orjson
 
 from agents.heart import predict_heart_risk
 from app import app
-from tests.agents.conftest import RecordingProducer, until
+from tests.agents.conftest import RecordingProducer, fetched, until
 from tests.examples import BAD_HEART_INPUTS, DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
 settings = app.settings
@@ -12,7 +12,7 @@ settings = app.settings
 
 async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingProducer) -> None:
     async with predict_heart_risk.test_context() as agent:
-        await agent.put(DEMO_HEART_LINE, key=b"patient-1")
+        await agent.put(fetched(settings.heart_input_topic, [(b"patient-1", DEMO_HEART_LINE)]))
         await until(lambda: producer.on(settings.heart_output_topic))
     [out] = producer.on(settings.heart_output_topic)
     assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
@@ -23,10 +23,12 @@ async def test_bad_records_are_dead_lettered_and_good_ones_answered(
 ) -> None:
     inputs = [heart_record(0)] + [raw for raw, _ in BAD_HEART_INPUTS] + [heart_record(1)]
     async with predict_heart_risk.test_context() as agent:
-        for i, raw in enumerate(inputs):
-            await agent.put(raw, key=f"k{i}".encode())
+        await agent.put(fetched(settings.heart_input_topic,
+                                [(f"k{i}".encode(), raw) for i, raw in enumerate(inputs)]))
         await until(lambda: len(producer.on(settings.heart_output_topic)) == 2
-                     and len(producer.on(settings.heart_dlq_topic)) == len(BAD_HEART_INPUTS))
+                     and len(producer.on(settings.heart_dlq_topic)) == len(BAD_HEART_INPUTS)
+                     and any(r.key == b"heart:dead_letter"  # the batch's last delta
+                             for r in producer.on(settings.label_counts_topic)))
     outputs = producer.on(settings.heart_output_topic)
     assert [o.key for o in outputs] == [b"k0", f"k{len(inputs) - 1}".encode()]
     dead = producer.on(settings.heart_dlq_topic)

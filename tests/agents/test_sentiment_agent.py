@@ -1,7 +1,7 @@
 
 from agents.sentiment import predict_review_sentiment, split
 from app import app
-from tests.agents.conftest import RecordingProducer, until
+from tests.agents.conftest import RecordingProducer, fetched, until
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, SENTIMENT_LABELS, fixture_reviews
 
 settings = app.settings
@@ -18,9 +18,9 @@ def test_split_keeps_order_and_covers_everything() -> None:
 async def test_reviews_are_scored_in_order_across_processes(producer: RecordingProducer) -> None:
     texts = [DEMO_REVIEW, *(text for text, _ in fixture_reviews()), "\u00ff\u00fe accents"]
     async with predict_review_sentiment.test_context() as agent:
-        for i, text in enumerate(texts):
-            await agent.put(text.encode(), key=f"r{i}".encode())
-        await agent.put(b"\xc3\x28 broken", key=b"bad")
+        records = [(f"r{i}".encode(), text.encode()) for i, text in enumerate(texts)]
+        await agent.put(fetched(settings.sentiment_input_topic,
+                                [*records, (b"bad", b"\xc3\x28 broken")]))
         await until(lambda: len(producer.on(settings.sentiment_output_topic)) == len(texts)
                      and producer.on(settings.sentiment_dlq_topic))
     outputs = producer.on(settings.sentiment_output_topic)

@@ -28,7 +28,7 @@ def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
         "TOPIC_PARTITIONS": "0",
         "HEART_INPUT_TOPIC": "bad topic!",
         "BROKER_URL": "localhost",
-        "BATCH_WAIT_SECONDS": "-1",
+        "BATCH_SIZE": "-1",
         "MODEL_DIR": str(tmp_path / "nowhere"),
         "APP_STORE": "redis://x",
     }
