@@ -32,6 +32,25 @@ class BatchDeliveringApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_channels: dict[str, ChannelT[list[Message]]] = {}
+        self.rebalance_over = asyncio.Event()
+        self.rebalance_over.set()
+
+    def on_rebalance_start(self) -> None:
+        super().on_rebalance_start()
+        self.rebalance_over.clear()
+
+    def on_rebalance_end(self) -> None:
+        """Let the consumer deliver again: the seek and the stream queues' clearing are done.
+
+        A rebalance ends by seeking to the committed offsets and then clearing the
+        stream queues, while the partitions are already being fetched from. Delivered
+        before the seek, a message would be answered twice; delivered between the seek
+        and the clearing, it would be cleared away and its copy fetched again skipped as
+        already read. So the consumer holds everything but table changelogs (which the
+        rebalance itself reads) until here.
+        """
+        super().on_rebalance_end()
+        self.rebalance_over.set()
 
     def _new_transport(self) -> TransportT:
         return Transport(self.conf.broker_consumer, self)
@@ -66,13 +85,17 @@ class Consumer(faust_aiokafka.Consumer):
 
     async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
         """Faust's per-message bookkeeping, then one put per routed topic."""
-        channels = cast(BatchDeliveringApp, self.app).batch_channels
+        app = cast(BatchDeliveringApp, self.app)
+        channels = app.batch_channels
+        changelogs = app.tables.changelog_topics
         routed: dict[str, list[Message]] = defaultdict(list)
         callback = self.callback
         read_offset = self._read_offset
         for n, (tp, message) in enumerate(batch, 1):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            if not app.rebalance_over.is_set() and message.topic not in changelogs:
+                await app.rebalance_over.wait()
             offset = message.offset
             last = read_offset[tp]
             if last is not None and offset < last:
@@ -83,11 +106,6 @@ class Consumer(faust_aiokafka.Consumer):
                 self._n_acked = 0
                 await self.commit()
             if message.topic in channels:
-                if self.app.rebalancing:
-                    # Fetched before the seek to the committed offsets that ends every
-                    # rebalance, so fetched again after it: delivering it now would
-                    # answer it twice.
-                    continue
                 routed[message.topic].append(message)
             else:
                 await callback(message)

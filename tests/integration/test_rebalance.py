@@ -1,0 +1,82 @@
+"""Rebalances in the middle of a stream: a second worker joins, then leaves, while events
+keep arriving. Nothing is lost, and each rebalance repeats at most a batch or two."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+import uuid
+from collections import Counter
+
+import pytest
+
+from tests.examples import heart_record
+from tests.integration.conftest import OUTPUT, Worker, make_worker, twin
+from tests.integration.kafka_io import produce, read_until, records_in, wait_for_async
+
+EVENTS = 30_000
+CHUNK = 500
+CHUNK_EVERY_S = 0.15  # about 3,300 events/s, for about 9 s
+REBALANCES = 2
+
+
+def _heart_scored(worker: Worker) -> float:
+    """Heart events this worker process has scored, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as reply:
+        text = reply.read().decode()
+    prefix = 'inference_events_in_total{pipeline="heart"} '
+    return sum(float(line.removeprefix(prefix)) for line in text.splitlines()
+               if line.startswith(prefix))
+
+
+def _owns_heart(worker: Worker) -> bool:
+    stats = worker.stats_or_none()
+    return bool(stats and not stats["worker"]["rebalancing"]
+                and stats["worker"]["assigned"].get(worker.settings.heart_input_topic))
+
+
+async def test_join_and_leave_mid_stream(bootstrap: str,
+                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("rebalance")
+    a = make_worker(bootstrap, tmp, "rebalance-a")
+    b = twin(a, tmp, "rebalance-b")
+    s = a.settings
+    run = uuid.uuid4().hex[:6]
+    records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(EVENTS)]
+
+    async def stream_in() -> None:
+        for start in range(0, EVENTS, CHUNK):
+            await produce(bootstrap, s.heart_input_topic, records[start : start + CHUNK])
+            await asyncio.sleep(CHUNK_EVERY_S)
+
+    a.start()
+    try:
+        producing = asyncio.create_task(stream_in())
+
+        async def answered(n: int) -> bool:
+            return await records_in(bootstrap, s.heart_output_topic) >= n
+
+        await wait_for_async(lambda: answered(EVENTS // 5), "a fifth of the stream answered")
+        await asyncio.to_thread(b.start)  # joins: the first rebalance
+        await wait_for_async(lambda: asyncio.to_thread(_owns_heart, b),
+                             "the second worker to own heart partitions")
+        await wait_for_async(lambda: answered(EVENTS // 2), "half of the stream answered")
+        scored_by_b = await asyncio.to_thread(_heart_scored, b)
+        await asyncio.to_thread(b.stop)  # leaves: the second rebalance
+        await producing
+        outputs = await read_until(bootstrap, s.heart_output_topic,
+                                   lambda rs: len({r.key for r in rs}) >= EVENTS, timeout=120)
+    finally:
+        a.stop()
+        b.stop()
+    per_key = Counter(r.key for r in outputs)
+    lost = len({k for k, _ in records} - set(per_key))
+    duplicated = len(outputs) - EVENTS
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "rebalance-figures.json").write_text(json.dumps({
+        "events": EVENTS, "rebalances": REBALANCES, "scored_by_second_worker": scored_by_b,
+        "lost": lost, "duplicated": duplicated}))
+    assert scored_by_b > 0, "the second worker never scored; no rebalance mid-stream"
+    assert lost == 0
+    assert duplicated <= REBALANCES * 2 * s.batch_size, f"{duplicated} answered twice"
