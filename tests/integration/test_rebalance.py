@@ -15,9 +15,9 @@ from tests.examples import heart_record
 from tests.integration.conftest import OUTPUT, Worker, make_worker, twin
 from tests.integration.kafka_io import produce, read_until, records_in, wait_for_async
 
-EVENTS = 45_000
 CHUNK = 500
-CHUNK_EVERY_S = 0.15  # about 3,300 events/s, for about 14 s
+CHUNK_EVERY_S = 0.15  # about 3,300 events/s, until the second worker has come and gone
+CHUNKS_AFTER_LEAVING = 10  # the stream goes on through the second rebalance
 REBALANCES = 2
 
 
@@ -43,44 +43,50 @@ async def test_join_and_leave_mid_stream(bootstrap: str,
     b = twin(a, tmp, "rebalance-b")
     s = a.settings
     run = uuid.uuid4().hex[:6]
-    records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(EVENTS)]
+    sent: list[bytes] = []
+    chunks_after_leaving = -1  # counting starts once the second worker has left
 
     async def stream_in() -> None:
-        for start in range(0, EVENTS, CHUNK):
-            await produce(bootstrap, s.heart_input_topic, records[start : start + CHUNK])
+        nonlocal chunks_after_leaving
+        while chunks_after_leaving < CHUNKS_AFTER_LEAVING:
+            keys = [f"{run}-{i}".encode() for i in range(len(sent), len(sent) + CHUNK)]
+            await produce(bootstrap, s.heart_input_topic,
+                          [(key, heart_record(len(sent) + i)) for i, key in enumerate(keys)])
+            sent.extend(keys)
+            if chunks_after_leaving >= 0:
+                chunks_after_leaving += 1
             await asyncio.sleep(CHUNK_EVERY_S)
+
+    async def answered(n: int) -> bool:
+        return await records_in(bootstrap, s.heart_output_topic) >= n
+
+    async def b_scored() -> bool:
+        return await asyncio.to_thread(_heart_scored, b) > 0
 
     a.start()
     try:
         producing = asyncio.create_task(stream_in())
-
-        async def answered(n: int) -> bool:
-            return await records_in(bootstrap, s.heart_output_topic) >= n
-
-        await wait_for_async(lambda: answered(EVENTS // 5), "a fifth of the stream answered")
+        await wait_for_async(lambda: answered(5_000), "the stream to be under way")
         await asyncio.to_thread(b.start)  # joins: the first rebalance
         await wait_for_async(lambda: asyncio.to_thread(_owns_heart, b),
                              "the second worker to own heart partitions")
-
-        async def b_scored() -> bool:
-            return await asyncio.to_thread(_heart_scored, b) > 0
-
         await wait_for_async(b_scored, "the second worker to score heart events")
-        assert not producing.done(), "the stream ended before the second worker left"
         scored_by_b = await asyncio.to_thread(_heart_scored, b)
         await asyncio.to_thread(b.stop)  # leaves mid-stream: the second rebalance
+        chunks_after_leaving = 0
         await producing
         outputs = await read_until(bootstrap, s.heart_output_topic,
-                                   lambda rs: len({r.key for r in rs}) >= EVENTS, timeout=120)
+                                   lambda rs: len({r.key for r in rs}) >= len(sent),
+                                   timeout=120)
     finally:
         a.stop()
         b.stop()
     per_key = Counter(r.key for r in outputs)
-    lost = len({k for k, _ in records} - set(per_key))
-    duplicated = len(outputs) - EVENTS
+    lost = len(set(sent) - set(per_key))
+    duplicated = len(outputs) - len(sent)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "rebalance-figures.json").write_text(json.dumps({
-        "events": EVENTS, "rebalances": REBALANCES, "scored_by_second_worker": scored_by_b,
+        "events": len(sent), "rebalances": REBALANCES, "scored_by_second_worker": scored_by_b,
         "lost": lost, "duplicated": duplicated}))
     assert lost == 0
     assert duplicated <= REBALANCES * 2 * s.batch_size, f"{duplicated} answered twice"
