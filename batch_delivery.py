@@ -84,7 +84,11 @@ class Consumer(faust_aiokafka.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
     async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
-        """Faust's per-message bookkeeping, then one put per routed topic."""
+        """Faust's per-message bookkeeping, then one put per routed topic.
+
+        `_read_offset` holds the next offset expected from each partition, which is what
+        a seek sets it to.
+        """
         app = cast(BatchDeliveringApp, self.app)
         channels = app.batch_channels
         changelogs = app.tables.changelog_topics
@@ -97,11 +101,12 @@ class Consumer(faust_aiokafka.Consumer):
             if not app.rebalance_over.is_set() and message.topic not in changelogs:
                 await app.rebalance_over.wait()
             offset = message.offset
-            last = read_offset[tp]
-            if last is not None and offset < last:
-                continue  # already delivered before a seek back
-            if last and offset - last > 1 and self.app.topics.acks_enabled_for(message.topic):
-                await self._add_gap(tp, last + 1, offset)
+            expected = read_offset[tp]
+            if expected is not None and offset < expected:
+                continue  # delivered already, and fetched again after a seek back
+            if (expected is not None and offset > expected
+                    and self.app.topics.acks_enabled_for(message.topic)):
+                await self._add_gap(tp, expected, offset - 1)
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
                 await self.commit()
@@ -109,7 +114,10 @@ class Consumer(faust_aiokafka.Consumer):
                 routed[message.topic].append(message)
             else:
                 await callback(message)
-            read_offset[tp] = offset
+            # The next offset expected, as a seek leaves it (Faust's own loop keeps the
+            # last one delivered, which a message held through a rebalance would then
+            # be delivered again at).
+            read_offset[tp] = offset + 1
         for topic, messages in routed.items():
             # A stream yields a channel value that is not an event as it is, unacked.
             await channels[topic].put(messages)  # type: ignore[arg-type]
