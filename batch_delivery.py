@@ -105,7 +105,7 @@ class Consumer(faust_aiokafka.Consumer):
             if expected is not None and offset < expected:
                 continue  # delivered already, and fetched again after a seek back
             if (expected is not None and offset > expected
-                    and self.app.topics.acks_enabled_for(message.topic)):
+                    and app.topics.acks_enabled_for(message.topic)):
                 await self._add_gap(tp, expected, offset - 1)
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0

@@ -2,8 +2,8 @@
 
 Delivery: outputs, dead letters and count deltas of a batch are all acknowledged by the
 broker before the batch's offsets can be committed; so a crash repeats the batches whose
-commit had not reached the broker yet (at-least-once; a few hundred events in the crash
-test), it never loses one.
+commit had not reached the broker yet (at-least-once; one batch in the crash test), it
+never loses one.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ async def serve(batches: StreamT[list[Message]], pipeline: ScoringPipeline[Any])
     """
     queue = cast(ChannelT[list[Message]], batches.channel).queue
     size = app.settings.batch_size
-    async for messages in batches:
+    async for fetched in batches:
+        messages = list(fetched)
         while not queue.empty():
-            messages = messages + queue.get_nowait()
+            messages.extend(queue.get_nowait())
         # Fetched before a rebalance: the partitions' owner fetches them again.
         current = [m for m in messages if m.generation_id == app.consumer_generation_id]
         for start in range(0, len(current), size):

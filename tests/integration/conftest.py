@@ -95,6 +95,13 @@ def free_port() -> int:
         return port
 
 
+def web_get(port: int, path: str, timeout: float = 5) -> str:
+    """A page served on localhost:`port`, decoded."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+        body: bytes = reply.read()
+        return body.decode()
+
+
 @dataclass
 class Worker:
     """A `faust -A app worker` process with its own app id, topics and web port."""
@@ -137,12 +144,14 @@ class Worker:
             self.process.kill()
             self.process.wait()
 
+    def page(self, path: str) -> str:
+        """A page of the worker's web view."""
+        return web_get(self.web_port, path)
+
     def stats_or_none(self) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/stats",
-                                        timeout=2) as reply:
-                data: dict[str, Any] = json.load(reply)
-                return data
+            data: dict[str, Any] = json.loads(web_get(self.web_port, "/stats", timeout=2))
+            return data
         except OSError:
             return None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 from collections import Counter
 
@@ -23,8 +22,7 @@ REBALANCES = 2
 
 def _heart_scored(worker: Worker) -> float:
     """Heart events this worker process has scored, from its /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as reply:
-        text = reply.read().decode()
+    text = worker.page("/metrics")
     prefix = 'inference_events_in_total{pipeline="heart"} '
     return sum(float(line.removeprefix(prefix)) for line in text.splitlines()
                if line.startswith(prefix))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -76,9 +75,7 @@ async def test_worker_over_sasl_ssl_keeps_its_password_to_itself(tmp_path: Path)
         records = await read_until(broker.bootstrap, s.heart_output_topic,
                                    lambda rs: bool(keyed(rs, {key})), timeout=90)
         assert [r.value for r in keyed(records, {key})] == [DEMO_HEART_LABEL.encode()]
-        shown = b"".join(urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}{path}",
-                                                timeout=5).read()
-                         for path in ("/", "/stats", "/metrics"))
+        shown = "".join(worker.page(path) for path in ("/", "/stats", "/metrics")).encode()
         assert PASSWORD.encode() not in shown
     finally:
         worker.stop()

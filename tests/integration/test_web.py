@@ -7,22 +7,14 @@ import re
 import signal
 import subprocess
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.examples import DEMO_REVIEW, heart_record
-from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker
+from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker, web_get
 from tests.integration.kafka_io import keyed, produce, read_until, wait_for
-
-
-def _get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-        body: bytes = reply.read()
-        return body.decode()
-
 
 
 async def test_stats_document_has_every_documented_field(bootstrap: str, worker: Worker) -> None:
@@ -58,7 +50,7 @@ async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -
     await read_until(bootstrap, s.heart_output_topic, lambda rs: len(keyed(rs, keys)) == 10)
     await read_until(bootstrap, s.heart_dlq_topic,
                      lambda rs: bool(keyed(rs, {f"{run}-bad".encode()})))
-    text = _get(worker.web_port, "/metrics")
+    text = worker.page("/metrics")
     for name in ("inference_events_in_total{pipeline=\"heart\"}",
                  "inference_predictions_total{label=",
                  "inference_dead_letters_total{pipeline=\"heart\"}",
@@ -67,7 +59,7 @@ async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -
 
 
 def test_dashboard_page_is_self_contained(worker: Worker) -> None:
-    html = _get(worker.web_port, "/")
+    html = worker.page("/")
     assert "<svg" in html or "createElementNS" in html
     assert 'fetch("stats"' in html
     # No CDN: nothing is loaded from elsewhere, so the page works without internet.
@@ -88,7 +80,7 @@ def test_procfile_worker_starts_under_honcho(bootstrap: str,
         while True:
             assert proc.poll() is None, "honcho exited"
             try:
-                if '"pipelines"' in _get(port, "/stats"):
+                if '"pipelines"' in web_get(port, "/stats"):
                     break
             except OSError:
                 pass
