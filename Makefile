@@ -50,13 +50,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-train: install ## Retrain the shipped models from $(DATA)
-	$(PY) -m models.train heart --data $(DATA)/heart.csv
-	$(PY) -m models.train sentiment --data $(DATA)/imdb_train.csv.gz --test $(DATA)/imdb_test.csv.gz
+train: install ## Retrain every registered pipeline's shipped model from $(DATA)
+	$(PY) -m models.train --data $(DATA)
 
 eval: install ## Reproduce the shipped models' figures from $(DATA)
-	$(PY) -m models.evaluate heart --data $(DATA)/heart.csv
-	$(PY) -m models.evaluate sentiment --data $(DATA)/imdb_test.csv.gz
+	$(PY) -m models.train --evaluate --data $(DATA)
 
 bench: install kafka ## Throughput and latency beside the baselines; prints a table and JSON
 	$(PY) bench/run.py

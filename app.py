@@ -1,31 +1,29 @@
 """The Faust app, built from the validated settings; run it with `faust -A app worker`.
 
 This module is a leaf: agents, tables, views and commands import `app` from here and
-are found by autodiscovery, never imported by it.
+are found by autodiscovery, never imported by it. It holds nothing of any one pipeline:
+the agents build those from the registry (`pipelines.registry`).
 """
 
 from __future__ import annotations
 
 import gc
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from functools import cached_property
-from multiprocessing import get_context
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from batch_delivery import BatchDeliveringApp
-from log_limits import limit_repeats
-from models.pool import init_process
-from models.text import LinearText
-from security import broker_credentials, client_options
-from settings import Settings, SettingsError
-from topic_admin import DEAD_LETTER_MAX_BYTES, BrokerUnavailable, ensure_topics
+from config.settings import Settings, SettingsError
+from models.predictors import Executors
+from transport.faust_internals import BatchDeliveringApp, missing_private_api
+from transport.log_limits import limit_repeats
+from transport.security import broker_credentials
+from transport.sink import output_producer
+from transport.topics import BrokerUnavailable, ensure_topics
 
 
 class InferenceApp(BatchDeliveringApp):
-    """A Faust app that owns the validated settings and the executors models run in."""
+    """A Faust app that owns the validated settings, the output producer and the executors."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(
@@ -47,54 +45,32 @@ class InferenceApp(BatchDeliveringApp):
             **kwargs,
         )
         self.settings = settings
+        #: Where models without a verified fast form run; shut down with the app.
+        self.executors = Executors()
         self._output_producer: AIOKafkaProducer | None = None
-        # What the sentiment processes score with: the artifact's path, or its verified
-        # compiled form once agents.sentiment has made one.
-        self.sentiment_scorer: LinearText | str = str(settings.model_dir / "sentiment.joblib")
-
-    @cached_property
-    def sentiment_pool(self) -> ProcessPoolExecutor:
-        """Processes that vectorise and score reviews, each with its own copy of the model.
-
-        Vectorising text is pure-Python-heavy CPU work, so threads would share one core;
-        `spawn` keeps the children free of the event loop's threads and sockets.
-        """
-        return ProcessPoolExecutor(
-            max_workers=self.settings.sentiment_processes,
-            mp_context=get_context("spawn"),
-            initializer=init_process,
-            initargs=(self.sentiment_scorer,),
-        )
 
     @property
     def output_producer(self) -> AIOKafkaProducer:
-        """The idempotent `acks=all` producer that answers and dead letters are sent with."""
+        """The producer answers and dead letters are sent with (`transport.sink`)."""
         if self._output_producer is None:
             raise RuntimeError("the output producer starts with the worker")
         return self._output_producer
 
     async def on_first_start(self) -> None:
-        """Create the topics before the consumer subscribes, and start the output producer."""
+        """Check Faust's internals, create the topics, then start the output producer."""
         await super().on_first_start()
         limit_repeats()  # the worker has set up its log handlers by now
+        if missing := missing_private_api(self.consumer):
+            raise SystemExit("kafka-inference: cannot start: the installed faust-streaming or "
+                             f"aiokafka lacks {', '.join(missing)}; install the pinned "
+                             "versions (`make install`)")
         try:
             created = await ensure_topics(self.settings)
         except BrokerUnavailable as exc:
             raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
         if created:
             self.log.info("created topics %s", created)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            **client_options(self.settings),
-            client_id=f"{self.settings.app_id}-outputs",
-            acks="all",
-            enable_idempotence=True,
-            # Answers leave as whole record batches already, so lingering only adds latency.
-            linger_ms=0,
-            # Room for a dead letter as large as its topic accepts.
-            max_batch_size=DEAD_LETTER_MAX_BYTES,
-            max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
-        )
+        producer = output_producer(self.settings)
         await producer.start()
         self._output_producer = producer
 
@@ -112,8 +88,7 @@ class InferenceApp(BatchDeliveringApp):
         await super().on_stop()
         if self._output_producer is not None:
             await self._output_producer.stop()
-        if "sentiment_pool" in self.__dict__:
-            self.sentiment_pool.shutdown(wait=True)
+        self.executors.shutdown()
 
 
 def _load_settings() -> Settings:

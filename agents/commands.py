@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from aiokafka import AIOKafkaProducer
 
-from agents.replay_source import DEFAULT_FILES, Progress, paced, read_messages
+from agents.replay_source import Progress, paced, read_messages
 from agents.topics import label_to_count
 from app import app
-from security import client_options
-from topic_admin import ensure_topics
+from transport.security import client_options
+from transport.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ async def create_topics() -> None:
 
 
 @app.command(
-    click.argument("pipeline", type=click.Choice(sorted(DEFAULT_FILES))),
+    click.argument("pipeline", type=click.Choice(
+        [p.name for p in app.settings.pipelines if p.spec.examples])),
     click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                  help="JSONL, CSV or .txt file (default: the shipped examples)"),
     click.option("--rate", type=float, default=0.0, show_default=True,
@@ -42,11 +43,13 @@ async def replay(self: object, pipeline: str, path: Path | None, rate: float,
                  count: int | None, topic: str | None) -> None:
     """Produce a file's records to a pipeline's input topic, with a progress bar."""
     settings = app.settings
-    messages = read_messages(pipeline, path or DEFAULT_FILES[pipeline])
+    chosen = settings.pipeline(pipeline)
+    if chosen.spec.examples is None:
+        raise click.UsageError(f"{pipeline} declares no examples to replay")
+    messages = read_messages(chosen.spec.examples, path)
     if not messages:
         raise click.UsageError("the file holds no records")
-    target = topic or {"heart": settings.heart_input_topic,
-                       "sentiment": settings.sentiment_input_topic}[pipeline]
+    target = topic or chosen.input_topic
     total = count if count is not None else len(messages)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
                                 enable_idempotence=True, linger_ms=5,

@@ -1,4 +1,4 @@
-"""Messages for the replay command, read from JSONL or CSV files or the shipped examples."""
+"""Messages for the replay command and the bench, from JSONL, CSV or text files."""
 
 from __future__ import annotations
 
@@ -12,16 +12,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-DEFAULT_FILES = {"heart": EXAMPLES / "heart_patients.jsonl",
-                 "sentiment": EXAMPLES / "imdb_reviews.jsonl"}
-REVIEW_FIELDS = ("review", "text")
+from pipelines.spec import Examples
 
 
 def _number(text: str) -> Any:
-    """CSV cells as the numbers JSON producers would send; other text unchanged."""
+    """A CSV cell as the number a JSON producer would send; other text unchanged."""
     try:
         return int(text)
     except ValueError:
@@ -31,23 +26,13 @@ def _number(text: str) -> Any:
             return text
 
 
-def _value(pipeline: str, record: dict[str, Any]) -> bytes:
-    if pipeline == "sentiment":
-        for field in REVIEW_FIELDS:
-            if isinstance(record.get(field), str):
-                return str(record[field]).encode()
-        raise ValueError(f"a sentiment record needs a {' or '.join(REVIEW_FIELDS)} field")
-    record = {k: v for k, v in record.items() if k != "target"}
-    return orjson.dumps(record)
+def read_messages(examples: Examples, path: Path | None = None) -> list[bytes]:
+    """Message values from a .jsonl, .csv(.gz) or .txt file (default: the shipped examples).
 
-
-def read_messages(pipeline: str, path: Path) -> list[bytes]:
-    """Message values for `pipeline` from a .jsonl/.json-lines or .csv(.gz) file.
-
-    Heart: each row becomes the demo's JSON object (a `target` column is dropped).
-    Sentiment: each row's `review` (or `text`) field is sent as plain text; a line of a
-    .txt file is one review.
+    A row of a JSONL or CSV file becomes a message through the pipeline's `message`; a
+    line of a .txt file is one message as it is.
     """
+    path = path or examples.path
     name = path.name.lower()
     if name.endswith(".txt"):
         return [line.encode() for line in path.read_text(encoding="utf-8").splitlines()
@@ -55,12 +40,13 @@ def read_messages(pipeline: str, path: Path) -> list[bytes]:
     if name.endswith((".csv", ".csv.gz")):
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", newline="") as f:
-            rows = [{k: _number(v) if pipeline == "heart" else v for k, v in r.items()}
-                    for r in csv.DictReader(f)]
+            rows: list[dict[str, Any]] = [
+                {k: _number(v) if examples.numeric_csv else v for k, v in r.items()}
+                for r in csv.DictReader(f)]
     else:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip()]
-    return [_value(pipeline, row) for row in rows]
+    return [examples.message(row) for row in rows]
 
 
 class Progress:

@@ -1,9 +1,9 @@
-"""The batch loop every inference agent runs: decode, predict once per batch, send, count.
+"""The batch loop every scoring agent runs: decode, predict once per batch, send, count.
 
-Delivery: outputs, dead letters and count deltas of a batch are all acknowledged by the
-broker before the batch's offsets can be committed; so a crash repeats the batches whose
-commit had not reached the broker yet (at-least-once; one batch in the crash test), it
-never loses one.
+Delivery: a batch's answers, dead letters and count deltas are all acknowledged by the
+broker before the batch is done and its offsets may be committed (`transport.delivery`);
+so a crash repeats the batches whose commit had not reached the broker yet
+(at-least-once; one batch in the crash test), it never loses one.
 """
 
 from __future__ import annotations
@@ -15,32 +15,38 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar, cast
+from typing import Any, NoReturn
 
-from faust.types import ChannelT, Message, StreamT
+from faust.types import Message
 
 from agents import metrics
-from agents.count_keys import DEAD_LETTER, count_delta
-from agents.sink import OutRecord, send_records
 from app import app
+from config.settings import PipelineSettings
+from models.artifacts import LoadedModel
+from models.predictions import Predictions, predictions
+from models.predictors import Predictor
+from schemas.counts import DEAD_LETTER, delta
 from schemas.errors import InvalidEvent
+from transport.delivery import Batch, BatchStream
+from transport.sink import OutRecord, send_records
 
 logger = logging.getLogger(__name__)
 
 EXIT_SCORING_FAILED = 70  # EX_SOFTWARE
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
-class ScoringPipeline(Generic[T]):
-    """What differs between pipelines: their topics, decoder and batch predictor."""
+class Scorer:
+    """One registered pipeline, ready to score: its settings, decoder, model and predictor."""
 
-    name: str
-    output_topic: str
-    dlq_topic: str
-    decode: Callable[[bytes | None], T]
-    predict: Callable[[Sequence[T]], Awaitable[list[str]]]
+    pipeline: PipelineSettings
+    decode: Callable[[bytes | None], Any]
+    model: LoadedModel
+    predictor: Predictor
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.name
 
 
 @dataclass(frozen=True)
@@ -57,39 +63,31 @@ class BatchOutcome:
         return totals
 
 
-async def serve(batches: StreamT[list[Message]], pipeline: ScoringPipeline[Any]) -> None:
-    """Score `pipeline`'s fetched messages for ever, up to `batch_size` at a time.
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A decoded and predicted batch, ready to be sent."""
 
-    Fetches that queued up while a batch was being answered are scored together: one
-    broker round trip for many small fetches keeps latency flat when traffic rises.
-    """
-    queue = cast(ChannelT[list[Message]], batches.channel).queue
-    size = app.settings.batch_size
-    async for fetched in batches:
-        messages = list(fetched)
-        while not queue.empty():
-            messages.extend(queue.get_nowait())
-        # Fetched before a rebalance: the partitions' owner fetches them again.
-        current = [m for m in messages if m.generation_id == app.consumer_generation_id]
-        for start in range(0, len(current), size):
-            try:
-                await _answer(current[start : start + size], pipeline)
-            except Exception as exc:
-                _exit_unscored(exc)
+    answers: list[OutRecord]
+    dead_letters: list[OutRecord]
+    outcome: BatchOutcome
 
 
-async def _answer(messages: Sequence[Message], pipeline: ScoringPipeline[Any]) -> None:
-    """Score the batch, wait for the broker to have its records, then commit it."""
+async def serve(batches: BatchStream, scorer: Scorer) -> None:
+    """Score `scorer`'s batches for ever; any failure but bad input ends the worker."""
+    async for batch in batches:
+        try:
+            await _answer(batch, batches, scorer)
+        except Exception as exc:
+            _exit_unscored(exc)
+
+
+async def _answer(batch: Batch, batches: BatchStream, scorer: Scorer) -> None:
+    """Score the batch, wait for the broker to have its records, then hand it back."""
     started = time.perf_counter()
-    consumer = app.consumer
-    consumer.unacked.update(messages)  # a rebalance waits for these to be answered
-    scored = await score_events(messages, pipeline)
-    await asyncio.gather(*await queue_records(scored, pipeline))
-    for message in messages:
-        consumer.ack(message)
-    consumer.unacked.difference_update(messages)  # acked before a seek back, too
-    await consumer.commit()
-    _observe(pipeline.name, len(messages), scored.outcome, time.perf_counter() - started)
+    scored = await score_events(batch.messages, scorer)
+    await asyncio.gather(*await queue_records(scored, scorer))
+    await batches.done(batch)
+    _observe(scorer.name, len(batch.messages), scored.outcome, time.perf_counter() - started)
 
 
 def _exit_unscored(exc: Exception) -> NoReturn:
@@ -106,53 +104,44 @@ def _exit_unscored(exc: Exception) -> NoReturn:
     os._exit(EXIT_SCORING_FAILED)
 
 
-@dataclass(frozen=True)
-class ScoredBatch:
-    """A decoded and predicted batch, ready to be sent."""
-
-    answers: list[OutRecord]
-    dead_letters: list[OutRecord]
-    outcome: BatchOutcome
-
-
-async def score_events(messages: Sequence[Message],
-                       pipeline: ScoringPipeline[Any]) -> ScoredBatch:
+async def score_events(messages: Sequence[Message], scorer: Scorer) -> ScoredBatch:
     """Decode every message, predict the valid ones in one call, dead-letter the rest."""
     valid: list[Message] = []
     items: list[Any] = []
     rejects: list[tuple[Message, str]] = []
     for message in messages:
         try:
-            items.append(pipeline.decode(message.value))
+            items.append(scorer.decode(message.value))
             valid.append(message)
         except InvalidEvent as exc:
             rejects.append((message, exc.reason))
-    labels = await _predict(pipeline, items) if items else []
+    labels = (await _predict(scorer, items)).labels if items else []
     answers = [OutRecord(m.partition, m.key, label.encode())
                for m, label in zip(valid, labels, strict=True)]
-    dead = [_dead_letter(message, reason, pipeline.name) for message, reason in rejects]
+    dead = [_dead_letter(message, reason, scorer.name) for message, reason in rejects]
     outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
     return ScoredBatch(answers, dead, outcome)
 
 
-async def queue_records(scored: ScoredBatch,
-                        pipeline: ScoringPipeline[Any]) -> list[Awaitable[Any]]:
+async def queue_records(scored: ScoredBatch, scorer: Scorer) -> list[Awaitable[Any]]:
     """Hand answers, dead letters and count deltas to the producer; return their acks."""
     producer = app.output_producer
+    pipeline = scorer.pipeline
     pending = await send_records(producer, pipeline.output_topic, scored.answers)
     if scored.dead_letters:
         pending += await send_records(producer, pipeline.dlq_topic, scored.dead_letters)
     for label, n in scored.outcome.counts().items():
-        key, value = count_delta(pipeline.name, label, n)
+        key, value = delta(pipeline.name, label, n)
         pending.append(await producer.send(app.settings.label_counts_topic, value, key=key))
     return pending
 
 
-async def _predict(pipeline: ScoringPipeline[Any], items: list[Any]) -> list[str]:
+async def _predict(scorer: Scorer, items: list[Any]) -> Predictions:
     started = time.perf_counter()
-    labels = await pipeline.predict(items)
-    metrics.INFERENCE_SECONDS.labels(pipeline.name).observe(time.perf_counter() - started)
-    return labels
+    spec = scorer.pipeline.spec
+    result = predictions(await scorer.predictor(spec.features(items)), spec.labels)
+    metrics.INFERENCE_SECONDS.labels(scorer.name).observe(time.perf_counter() - started)
+    return result
 
 
 def _observe(pipeline: str, size: int, outcome: BatchOutcome, seconds: float) -> None:

@@ -9,15 +9,17 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents.sink import OutRecord, send_records
 from models.artifacts import load_model
-from models.heart import heart_scorer, predict_labels
+from models.heart import LABELS, fast_form, rows
+from models.predictions import predictions
 from schemas.heart import decode_heart_event
+from transport.sink import OutRecord, send_records
 
 
 async def main() -> None:
-    model = heart_scorer(
+    model = fast_form(
         load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator)
+    assert model is not None, "the shipped heart model has a verified fast form"
     bootstrap = os.environ["BROKER_URL"].removeprefix("kafka://")
     expected = int(os.environ["BENCH_EVENTS"])
     consumer = AIOKafkaConsumer(os.environ["BENCH_TOPIC"], bootstrap_servers=bootstrap,
@@ -35,8 +37,8 @@ async def main() -> None:
             if not records:
                 continue
             # The benchmark's events are all valid: a bad one stops the run loudly.
-            rows = [decode_heart_event(r.value).features() for r in records]
-            labels = predict_labels(model, rows)
+            labels = predictions(model(rows([decode_heart_event(r.value) for r in records])),
+                                 LABELS).labels
             out = [OutRecord(r.partition, r.key, label.encode())
                    for r, label in zip(records, labels, strict=True)]
             await asyncio.gather(*await send_records(producer, os.environ["BENCH_OUTPUT"], out))

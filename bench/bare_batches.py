@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 from faust.types import Message
 
-from batch_delivery import BatchDeliveringApp
+from transport.faust_internals import BatchDeliveringApp
 
 app = BatchDeliveringApp(os.environ["BENCH_APP_ID"], broker=os.environ["BROKER_URL"],
                          store="memory://", web_enabled=False)

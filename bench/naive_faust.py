@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import faust
-import numpy as np
 
 from models.artifacts import load_model
-from models.heart import predict_labels
+from models.heart import LABELS, rows
+from models.predictions import predictions
 from schemas.heart import decode_heart_event
 
 app = faust.App(os.environ["BENCH_APP_ID"], broker=os.environ["BROKER_URL"],
@@ -21,15 +21,10 @@ sink = app.topic(os.environ["BENCH_OUTPUT"], value_type=bytes, key_type=bytes,
 model = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator
 
 
-def sklearn_proba(rows: np.ndarray) -> np.ndarray:
-    """The fitted pipeline called as is, as a first implementation would."""
-    result: np.ndarray = model.predict_proba(rows)[:, 1]
-    return result
-
-
 @app.agent(source)
 async def predict_one_by_one(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
-        row = decode_heart_event(event.message.value).features()  # all valid in the benchmark
-        [label] = predict_labels(sklearn_proba, [row])
+        record = decode_heart_event(event.message.value)  # all valid in the benchmark
+        # The fitted pipeline called as is, as a first implementation would.
+        [label] = predictions(model.predict_proba(rows([record])), LABELS).labels
         await sink.send(key=event.message.key, value=label.encode())

@@ -28,13 +28,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.replay_source import DEFAULT_FILES, read_messages  # noqa: E402
+from agents.replay_source import read_messages  # noqa: E402
+from pipelines.registry import SHIPPED, load  # noqa: E402
+from pipelines.spec import Examples, PipelineSpec  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 4
-HEART_EVENTS = int(os.environ.get("BENCH_HEART_EVENTS", "100000"))
-REVIEWS = int(os.environ.get("BENCH_REVIEWS", "20000"))
+#: Every registered pipeline with examples runs as a contender; the baselines run heart's.
+PIPELINES = [spec for spec in load(SHIPPED) if spec.examples is not None]
+HEART = next(spec for spec in PIPELINES if spec.name == "heart")
 NAIVE_EVENTS = int(os.environ.get("BENCH_NAIVE_EVENTS", "5000"))
 LATENCY_RATE = 1000
 LATENCY_SECONDS = 30
@@ -142,11 +145,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def events(spec: PipelineSpec[Any]) -> int:
+    """How many events a pipeline's contender scores (`BENCH_<NAME>_EVENTS` to change it)."""
+    return int(os.environ.get(f"BENCH_{spec.env_prefix}_EVENTS", spec.bench_events))
+
+
+def examples(spec: PipelineSpec[Any]) -> list[bytes]:
+    shipped: Examples | None = spec.examples
+    assert shipped is not None  # PIPELINES holds only pipelines with examples
+    return read_messages(shipped)
+
+
 def worker_env(name: str, **topics: str) -> dict[str, str]:
     """The app's settings for one contender: topics of its own unless given."""
-    own = {var: f"bench-{name}-{var.lower()}-{RUN}" for var in (
-        "HEART_INPUT_TOPIC", "HEART_OUTPUT_TOPIC", "SENTIMENT_INPUT_TOPIC",
-        "SENTIMENT_OUTPUT_TOPIC")}
+    own = {f"{spec.env_prefix}_{end}_TOPIC": f"bench-{name}-{spec.name}-{end.lower()}-{RUN}"
+           for spec in PIPELINES for end in ("INPUT", "OUTPUT")}
     return {"APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
             "BROKER_URL": f"kafka://{BOOTSTRAP}",
             "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"), **own, **topics}
@@ -164,13 +177,14 @@ def span_eps(stamps: dict[bytes, int]) -> float:
     return round(len(values) / max((max(values) - min(values)) / 1000, 1e-3), 1)
 
 
-async def app_worker(name: str, input_var: str, output_var: str, topic: str,
-                     count: int) -> tuple[float, float]:
-    """The app's worker on a pre-filled topic: (events/s, peak RSS MB)."""
-    out = f"bench-{name}-out-{RUN}"
+async def app_worker(spec: PipelineSpec[Any], topic: str, count: int) -> tuple[float, float]:
+    """The app's worker on a pipeline's pre-filled topic: (events/s, peak RSS MB)."""
+    out = f"bench-{spec.name}-out-{RUN}"
     await create_topics(out)
-    proc = start(name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
-                 worker_env(name, **{input_var: topic, output_var: out}))
+    prefix = spec.env_prefix
+    proc = start(spec.name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
+                 worker_env(spec.name, **{f"{prefix}_INPUT_TOPIC": topic,
+                                          f"{prefix}_OUTPUT_TOPIC": out}))
     try:
         stamps = await output_timestamps(out, count)
         return span_eps(stamps), peak_rss_mb(proc.pid)
@@ -209,7 +223,7 @@ async def latency() -> dict[str, float]:
     await create_topics(topic, out)
     proc = start("latency", [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
                  worker_env("latency", HEART_INPUT_TOPIC=topic, HEART_OUTPUT_TOPIC=out))
-    values = read_messages("heart", DEFAULT_FILES["heart"])
+    values = examples(HEART)
     count = LATENCY_RATE * LATENCY_SECONDS
     try:
         await fill(topic, values[:1], 1)  # wait for the worker to answer before timing
@@ -240,43 +254,44 @@ async def latency() -> dict[str, float]:
 
 
 async def main() -> dict[str, Any]:
-    heart_topic, review_topic = f"bench-heart-{RUN}", f"bench-reviews-{RUN}"
+    topics = {spec.name: f"bench-{spec.name}-{RUN}" for spec in PIPELINES}
     naive_topic = f"bench-naive-{RUN}"
-    await create_topics(heart_topic, review_topic, naive_topic)
-    heart_values = read_messages("heart", DEFAULT_FILES["heart"])
-    await fill(heart_topic, heart_values, HEART_EVENTS)
-    await fill(naive_topic, heart_values, NAIVE_EVENTS)
-    await fill(review_topic, read_messages("sentiment", DEFAULT_FILES["sentiment"]), REVIEWS)
+    await create_topics(*topics.values(), naive_topic)
+    for spec in PIPELINES:
+        await fill(topics[spec.name], examples(spec), events(spec))
+    await fill(naive_topic, examples(HEART), NAIVE_EVENTS)
 
-    heart_eps, heart_rss = await app_worker("heart", "HEART_INPUT_TOPIC", "HEART_OUTPUT_TOPIC",
-                                            heart_topic, HEART_EVENTS)
-    sentiment_eps, sentiment_rss = await app_worker(
-        "sentiment", "SENTIMENT_INPUT_TOPIC", "SENTIMENT_OUTPUT_TOPIC", review_topic, REVIEWS)
-    bare = await script("bare_faust", "bench/bare_faust.py", heart_topic, HEART_EVENTS,
+    results: dict[str, Any] = {}
+    for spec in PIPELINES:
+        eps, rss = await app_worker(spec, topics[spec.name], events(spec))
+        results |= {f"{spec.name}_eps": eps, f"{spec.name}_rss_mb": rss,
+                    f"{spec.name}_events": events(spec)}
+    heart_topic, heart_events = topics[HEART.name], events(HEART)
+    bare = await script("bare_faust", "bench/bare_faust.py", heart_topic, heart_events,
                         faust_app=True)
-    batches = await script("bare_batches", "bench/bare_batches.py", heart_topic, HEART_EVENTS,
+    batches = await script("bare_batches", "bench/bare_batches.py", heart_topic, heart_events,
                            faust_app=True)
-    plain = await script("aiokafka_loop", "bench/aiokafka_loop.py", heart_topic, HEART_EVENTS,
+    plain = await script("aiokafka_loop", "bench/aiokafka_loop.py", heart_topic, heart_events,
                          faust_app=False)
     naive = await script("naive_faust", "bench/naive_faust.py", naive_topic, NAIVE_EVENTS,
                          faust_app=True)
     lat = await latency()
+    heart_eps = results["heart_eps"]
     return {
-        "heart_eps": heart_eps, "sentiment_eps": sentiment_eps, "bare_faust_eps": bare,
-        "aiokafka_eps": plain, "naive_eps": naive, "bare_batches_eps": batches,
+        **results, "bare_faust_eps": bare, "aiokafka_eps": plain, "naive_eps": naive,
+        "bare_batches_eps": batches,
         "heart_vs_bare": round(heart_eps / bare, 3),
         "heart_vs_aiokafka": round(heart_eps / plain, 3),
         "heart_vs_bare_batches": round(heart_eps / batches, 3),
-        **lat, "rss_mb": max(heart_rss, sentiment_rss),
-        "heart_rss_mb": heart_rss, "sentiment_rss_mb": sentiment_rss,
-        "heart_events": HEART_EVENTS, "reviews": REVIEWS, "naive_events": NAIVE_EVENTS,
+        **lat, "rss_mb": max(results[f"{spec.name}_rss_mb"] for spec in PIPELINES),
+        "naive_events": NAIVE_EVENTS,
     }
 
 
 def table(r: dict[str, Any]) -> str:
     rows = [
-        ("heart pipeline (this app, end to end)", f"{r['heart_eps']:,.0f} events/s"),
-        ("sentiment pipeline (IMDB-length reviews)", f"{r['sentiment_eps']:,.0f} reviews/s"),
+        *((f"{spec.name} pipeline (this app, end to end)", f"{r[f'{spec.name}_eps']:,.0f} events/s")
+          for spec in PIPELINES),
         ("bare Faust iteration (framework ceiling)", f"{r['bare_faust_eps']:,.0f} events/s"),
         ("bare batch delivery (this app's ceiling)", f"{r['bare_batches_eps']:,.0f} events/s"),
         ("plain aiokafka batched loop (Python ceiling)", f"{r['aiokafka_eps']:,.0f} events/s"),
@@ -286,8 +301,8 @@ def table(r: dict[str, Any]) -> str:
         ("heart / aiokafka loop", f"{r['heart_vs_aiokafka']:.2f}"),
         (f"latency at {LATENCY_RATE}/s: p50 / p99 / max",
          f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} ms"),
-        ("peak RSS, heart worker / sentiment worker (+ pool)",
-         f"{r['heart_rss_mb']:.0f} / {r['sentiment_rss_mb']:.0f} MB"),
+        *((f"peak RSS, {spec.name} worker (+ its processes)",
+           f"{r[f'{spec.name}_rss_mb']:.0f} MB") for spec in PIPELINES),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"| {k:<{width}} | {v:>22} |" for k, v in rows)

@@ -30,6 +30,7 @@ class LoadedModel:
     """A verified estimator with the manifest it was shipped with."""
 
     name: str
+    path: Path
     estimator: Any
     manifest: dict[str, Any]
 
@@ -113,5 +114,5 @@ def load_model(model_path: Path) -> LoadedModel:
             f"installation; retrain it (`make train`) or restore it from the repository"
         ) from None
     logger.info("loaded model %s (sha256 %s...)", model_path.name, actual[:12])
-    return LoadedModel(name=manifest.get("name", model_path.stem), estimator=estimator,
-                       manifest=manifest)
+    return LoadedModel(name=manifest.get("name", model_path.stem), path=model_path,
+                       estimator=estimator, manifest=manifest)

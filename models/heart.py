@@ -1,4 +1,4 @@
-"""Heart-disease risk: the scikit-learn pipeline, its training data and its predictions."""
+"""Heart-disease risk: the scikit-learn pipeline, its training, evaluation and fast form."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.linear import ProbaFn, verified_scorer
+from models.artifacts import read_manifest, save_model, sha256_file
+from models.linear import verified_fast_form
+from models.predictions import ProbaFn
 from schemas.heart import FEATURE_KEYS, HEART_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -98,12 +100,6 @@ def read_heart_csv(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return data[:, :-1], data[:, -1].astype(np.int64), len(rows) - len(unique)
 
 
-def predict_labels(positive_proba: ProbaFn, rows: Sequence[Sequence[float]]) -> list[str]:
-    """One vectorised prediction for a batch of feature rows, as the demo's label strings."""
-    proba = positive_proba(np.asarray(rows, dtype=np.float64))
-    return [LABELS[int(p >= 0.5)] for p in proba]
-
-
 def probe_rows(n: int = 5000, seed: int = SEED) -> np.ndarray:
     """Valid feature rows over every field's range and code set, with cholesterol 0 included.
 
@@ -154,6 +150,53 @@ def choose_heart_pipeline(
     return chosen, results
 
 
-def heart_scorer(estimator: Any) -> ProbaFn:
-    """The fastest form of `estimator` that gives its probabilities (see `models.linear`)."""
-    return verified_scorer(estimator, probe_rows())
+def fast_form(estimator: Any) -> ProbaFn | None:
+    """The linear form of a fitted heart pipeline, verified on probe rows (`models.linear`)."""
+    return verified_fast_form(estimator, probe_rows())
+
+
+def rows(events: Sequence[Any]) -> np.ndarray:
+    """The model's input for a batch of decoded heart records."""
+    return np.asarray([event.features() for event in events], dtype=np.float64)
+
+
+def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Choose a classifier by cross-validation, fit it on all unique rows, save it."""
+    data = data_dir / "heart.csv"
+    x, y, duplicates = read_heart_csv(data)
+    logger.info("heart: %d unique rows (%d duplicates dropped)", len(y), duplicates)
+    chosen, results = choose_heart_pipeline(x, y)
+    logger.info("heart: chose %s", chosen)
+    pipeline = candidate_pipelines()[chosen].fit(x, y)
+    return save_model(
+        pipeline,
+        out_dir / "heart.joblib",
+        {
+            "estimator": chosen,
+            "features": list(FEATURE_KEYS),
+            "labels": list(LABELS),
+            "training_data": {"file": data.name, "sha256": sha256_file(data),
+                              "rows": len(y) + duplicates, "unique_rows": len(y)},
+            "metrics": {"evaluation": "stratified 10-fold cross-validation, de-duplicated rows",
+                        **results[chosen]},
+            "candidates": results,
+        },
+    )
+
+
+def evaluate(data_dir: Path, model_dir: Path) -> bool:
+    """Re-run the manifest's cross-validation; True when every figure matches."""
+    data = data_dir / "heart.csv"
+    manifest = read_manifest(model_dir / "heart.joblib")
+    if sha256_file(data) != manifest["training_data"]["sha256"]:
+        print(f"warning: {data} differs from the data the model was trained on")
+    x, y, _ = read_heart_csv(data)
+    figures = cross_validate_heart(candidate_pipelines()[manifest["estimator"]], x, y)
+    ok = True
+    print(f"heart ({manifest['estimator']}), {manifest['metrics']['evaluation']}:")
+    for name, value in figures.items():
+        shipped = manifest["metrics"].get(name)
+        same = shipped is not None and abs(shipped - value) < 1e-9
+        ok &= same
+        print(f"  {name:14} {value:.4f}  manifest {shipped}  {'ok' if same else 'DIFFERS'}")
+    return ok

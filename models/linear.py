@@ -6,12 +6,11 @@ most of the model's cost. One-hot codes, scaling and the cholesterol fill are al
 per-column and the classifier is linear, so the fitted pipeline's decision function is a
 sum of per-column terms that can be read off its fitted steps. `compile_heart` does that
 only for the exact structure `models.heart` trains, and the result is used only after it
-reproduced the pipeline's probabilities on probe rows (see `verified_scorer`).
+reproduced the pipeline's probabilities on probe rows (see `verified_fast_form`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-ProbaFn = Callable[[np.ndarray], np.ndarray]
+from models.predictions import ProbaFn
+
 _STEPS = ("codes", "scaled", "cholesterol", "binary")
 
 
@@ -121,15 +121,12 @@ def _passes_through(step: Any) -> bool:
     return step == "passthrough" or (isinstance(step, FunctionTransformer) and step.func is None)
 
 
-def verified_scorer(pipeline: Any, probe: np.ndarray) -> ProbaFn:
-    """The compiled scorer if it matches `pipeline` on `probe` to 1e-9, else the pipeline's own."""
-    def slow(x: np.ndarray) -> np.ndarray:
-        result: np.ndarray = pipeline.predict_proba(x)[:, 1]
-        return result
-
+def verified_fast_form(pipeline: Any, probe: np.ndarray) -> ProbaFn | None:
+    """The compiled form if it matches `pipeline` on `probe` to 1e-9, else None."""
     compiled = compile_heart(pipeline)
     if compiled is None:
-        return slow
-    if not np.allclose(compiled.predict_proba(probe), slow(probe), rtol=0.0, atol=1e-9):
-        return slow
+        return None
+    expected = pipeline.predict_proba(probe)[:, 1]
+    if not np.allclose(compiled.predict_proba(probe), expected, rtol=0.0, atol=1e-9):
+        return None
     return compiled.predict_proba

@@ -1,36 +1,36 @@
-"""What runs inside the sentiment worker processes: one scorer per process.
+"""What runs inside a pipeline's worker processes: one probability function per process.
 
-The processes score with the verified numpy form of the model (`models.text`) when the
-worker found one, so they never import scikit-learn; otherwise each loads and verifies
-the artifact itself.
+A process gets the verified fast form of the model when the worker found one, so it
+never imports scikit-learn; otherwise it loads and verifies the artifact itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from models.text import LinearText
+import numpy as np
 
-_score: Callable[[Sequence[str]], list[str]] | None = None  # set by the pool's initializer
+from models.predictions import ProbaFn
+
+_proba: ProbaFn | None = None  # set by the pool's initializer
 
 
-def init_process(model: LinearText | str) -> None:
-    """Pool initializer: take the compiled scorer, or load the artifact at this path."""
-    global _score
-    if isinstance(model, LinearText):
-        _score = model.predict_labels
+def init_process(model: ProbaFn | str) -> None:
+    """Pool initializer: take the fast form, or load the artifact at this path."""
+    global _proba
+    if not isinstance(model, str):
+        _proba = model
         return
-    # Imported here, not above: a process given the compiled form never needs them.
+    # Imported here, not above: a process given the fast form never needs scikit-learn.
     from models.artifacts import load_model
-    from models.sentiment import predict_sentiment
 
-    _score = partial(predict_sentiment, load_model(Path(model)).estimator)
+    _proba = load_model(Path(model)).estimator.predict_proba
 
 
-def predict_in_process(texts: Sequence[str]) -> list[str]:
-    """Score a chunk of reviews with this process's scorer."""
-    if _score is None:
+def predict_in_process(features: Sequence[Any]) -> np.ndarray:
+    """Probabilities of a chunk of inputs, from this process's model."""
+    if _proba is None:
         raise RuntimeError("predict_in_process called outside a pool made with init_process")
-    return _score(texts)
+    return _proba(features)

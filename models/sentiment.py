@@ -1,9 +1,10 @@
-"""Review sentiment: the scikit-learn text pipeline, its data and its predictions."""
+"""Review sentiment: the scikit-learn text pipeline, its training, evaluation and fast form."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,16 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from models.artifacts import load_model, save_model, sha256_file
+from models.predictions import ProbaFn, predictions
+
 # Re-exported: the shipped artifact refers to `models.sentiment.clean_text` by name.
 from models.text import LABELS as LABELS
 from models.text import TOKEN_PATTERN as TOKEN_PATTERN
 from models.text import clean_text as clean_text
+from models.text import verified_text_scorer
 
+logger = logging.getLogger(__name__)
 N_FEATURES = 2**20
 
 
@@ -49,12 +55,6 @@ def read_reviews(path: Path) -> tuple[list[str], np.ndarray]:
     return texts, targets
 
 
-def predict_sentiment(estimator: Any, texts: Sequence[str]) -> list[str]:
-    """One vectorised prediction for a batch of reviews, as the demo's label strings."""
-    positive = estimator.predict_proba(list(texts))[:, 1]
-    return [LABELS[int(p >= 0.5)] for p in positive]
-
-
 def choose_c(texts: list[str], targets: np.ndarray, grid: Sequence[float] = (4.0, 16.0, 64.0),
              ) -> tuple[float, dict[str, float]]:
     """Regularisation chosen by 3-fold cross-validated accuracy on the training set only."""
@@ -83,3 +83,63 @@ def probe_reviews(n: int = 400, seed: int = 20_240_601) -> list[str]:
     rng = np.random.default_rng(seed)
     return [" ".join(rng.choice(_PROBE_WORDS, size=int(rng.integers(0, 300))))
             for _ in range(n)]
+
+
+def fast_form(estimator: Any) -> ProbaFn | None:
+    """The numpy form of a fitted sentiment pipeline, verified on probe texts (`models.text`)."""
+    compiled = verified_text_scorer(estimator, probe_reviews())
+    return None if compiled is None else compiled.positive_proba
+
+
+def texts(reviews: Sequence[Any]) -> list[str]:
+    """The model's input for a batch of decoded reviews."""
+    return [review.text for review in reviews]
+
+
+def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Choose C by cross-validation on the train split, fit, score once on the test split."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    data, test = data_dir / "imdb_train.csv.gz", data_dir / "imdb_test.csv.gz"
+    train_texts, targets = read_reviews(data)
+    logger.info("sentiment: %d training reviews; choosing C by 3-fold CV", len(train_texts))
+    c, cv_scores = choose_c(train_texts, targets)
+    logger.info("sentiment: CV accuracy by C %s; fitting C=%s on all of them", cv_scores, c)
+    pipeline = build_pipeline(c).fit(train_texts, targets)
+    test_texts, test_targets = read_reviews(test)
+    logger.info("sentiment: scoring %d held-out test reviews", len(test_texts))
+    positive = pipeline.predict_proba(test_texts)[:, 1]
+    metrics = {
+        "evaluation": f"held-out test split ({test.name}), never trained on",
+        "accuracy": round(float(accuracy_score(test_targets, positive >= 0.5)), 4),
+        "roc_auc": round(float(roc_auc_score(test_targets, positive)), 4),
+        "test_reviews": len(test_texts),
+        "cv_accuracy_by_c": cv_scores,
+    }
+    return save_model(
+        pipeline,
+        out_dir / "sentiment.joblib",
+        {
+            "estimator": f"hashed 1-3-gram tf-idf + logistic regression (C={c})",
+            "features": f"{N_FEATURES} hashed word n-grams",
+            "labels": list(LABELS),
+            "training_data": {"file": data.name, "sha256": sha256_file(data),
+                              "rows": len(train_texts)},
+            "test_data": {"file": test.name, "sha256": sha256_file(test)},
+            "metrics": metrics,
+        },
+    )
+
+
+def evaluate(data_dir: Path, model_dir: Path) -> bool:
+    """Score the shipped model on the held-out test split; True when accuracy matches."""
+    data = data_dir / "imdb_test.csv.gz"
+    model = load_model(model_dir / "sentiment.joblib")
+    test_texts, targets = read_reviews(data)
+    labels = predictions(model.estimator.predict_proba(test_texts), LABELS).labels
+    right = sum(label == LABELS[t] for label, t in zip(labels, targets, strict=True))
+    accuracy = round(right / len(test_texts), 4)
+    shipped = model.manifest["metrics"]["accuracy"]
+    print(f"sentiment, {len(test_texts)} reviews of {data.name}: accuracy {accuracy:.4f}, "
+          f"manifest {shipped}  {'ok' if accuracy == shipped else 'DIFFERS'}")
+    return bool(accuracy == shipped)

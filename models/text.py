@@ -69,9 +69,6 @@ class LinearText:
         result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return result
 
-    def predict_labels(self, texts: Sequence[str]) -> list[str]:
-        return [LABELS[int(p >= 0.5)] for p in self.positive_proba(texts)]
-
 
 def compile_text(pipeline: Any) -> LinearText | None:
     """Read a fitted sentiment pipeline's numbers; None if it has another shape."""

@@ -16,12 +16,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from agents.count_keys import DEAD_LETTER, split_count_key
+from schemas.counts import DEAD_LETTER, changelog_entry, split_count_key
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +49,12 @@ class GlobalView:
         """Fold one changelog record into the totals (a null value deletes the key)."""
         if key is None:
             return
-        name = str(orjson.loads(key))
+        name, total = changelog_entry(key, value)
         self.changelog_records += 1
-        if value is None:
+        if total is None:
             self.totals.pop(name, None)
         else:
-            self.totals[name] = int(orjson.loads(value))
+            self.totals[name] = total
 
     def pipeline_totals(self) -> dict[str, int]:
         sums: dict[str, int] = {}

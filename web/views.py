@@ -11,12 +11,11 @@ from typing import Any
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from agents.heart import heart_model
-from agents.sentiment import sentiment_model
+from agents.pipeline_agents import SCORERS
+from agents.scoring import Scorer
 from agents.topics import label_to_count
 from app import app
-from models.artifacts import LoadedModel
-from security import client_options
+from transport.security import client_options
 from web.monitor import Monitor, PipelineTopics
 
 PROMETHEUS_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
@@ -28,14 +27,9 @@ monitor = Monitor(
     client_options=client_options(settings),
     group_id=settings.app_id,
     changelog_topic=label_to_count.changelog_topic.get_topic_name(),
-    pipelines=[
-        PipelineTopics("heart", settings.heart_input_topic, settings.heart_output_topic,
-                       settings.heart_dlq_topic),
-        PipelineTopics("sentiment", settings.sentiment_input_topic,
-                       settings.sentiment_output_topic, settings.sentiment_dlq_topic),
-    ],
+    pipelines=[PipelineTopics(p.name, p.input_topic, p.output_topic, p.dlq_topic)
+               for p in settings.pipelines],
 )
-MODELS = {"heart": heart_model, "sentiment": sentiment_model}
 
 
 @app.task  # type: ignore[untyped-decorator]
@@ -44,12 +38,13 @@ async def follow_totals() -> None:
     await monitor.run()
 
 
-def model_summary(model: LoadedModel) -> dict[str, Any]:
+def model_summary(scorer: Scorer) -> dict[str, Any]:
     """What the dashboard shows of a model: no paths, nothing secret."""
-    m = model.manifest
+    m = scorer.model.manifest
     metrics = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, int | float)}
     return {
         "file": m.get("file"),
+        "runs_in": scorer.predictor.where,
         "estimator": m.get("estimator"),
         "sklearn_version": m.get("sklearn_version"),
         "sha256": str(m.get("sha256", ""))[:12],
@@ -62,8 +57,8 @@ def model_summary(model: LoadedModel) -> dict[str, Any]:
 def stats() -> dict[str, Any]:
     """The whole /stats document; its fields are documented in the README."""
     pipelines = monitor.snapshot()
-    for name, model in MODELS.items():
-        pipelines[name]["model"] = model_summary(model)
+    for name, scorer in SCORERS.items():
+        pipelines[name]["model"] = model_summary(scorer)
     inputs = {p["topics"]["input"] for p in pipelines.values()}
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():

@@ -1,10 +1,11 @@
 
-from agents.sentiment import predict_review_sentiment, split
+from agents.pipeline_agents import AGENTS
 from app import app
+from models.predictors import split
 from tests.agents.conftest import RecordingProducer, fetched, until
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, SENTIMENT_LABELS, fixture_reviews
 
-settings = app.settings
+sentiment = app.settings.pipeline("sentiment")
 
 
 
@@ -17,16 +18,16 @@ def test_split_keeps_order_and_covers_everything() -> None:
 
 async def test_reviews_are_scored_in_order_across_processes(producer: RecordingProducer) -> None:
     texts = [DEMO_REVIEW, *(text for text, _ in fixture_reviews()), "\u00ff\u00fe accents"]
-    async with predict_review_sentiment.test_context() as agent:
+    async with AGENTS["sentiment"].test_context() as agent:
         records = [(f"r{i}".encode(), text.encode()) for i, text in enumerate(texts)]
-        await agent.put(fetched(settings.sentiment_input_topic,
+        await agent.put(fetched(sentiment.input_topic,
                                 [*records, (b"bad", b"\xc3\x28 broken")]))
-        await until(lambda: len(producer.on(settings.sentiment_output_topic)) == len(texts)
-                     and producer.on(settings.sentiment_dlq_topic))
-    outputs = producer.on(settings.sentiment_output_topic)
+        await until(lambda: len(producer.on(sentiment.output_topic)) == len(texts)
+                     and producer.on(sentiment.dlq_topic))
+    outputs = producer.on(sentiment.output_topic)
     assert [o.key for o in outputs] == [f"r{i}".encode() for i in range(len(texts))]
     assert outputs[0].value == DEMO_REVIEW_LABEL.encode()
     assert {o.value.decode() for o in outputs if o.value} <= SENTIMENT_LABELS
-    [dead] = producer.on(settings.sentiment_dlq_topic)
+    [dead] = producer.on(sentiment.dlq_topic)
     assert dead.key == b"bad" and dead.value == b"\xc3\x28 broken"
     assert dead.headers["error.reason"].startswith(b"not UTF-8")

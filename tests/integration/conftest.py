@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from settings import Settings
+from config.settings import Settings
+from pipelines.registry import SHIPPED, load
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -175,10 +176,10 @@ def make_worker(bootstrap: str, tmp: Path, name: str, **overrides: str) -> Worke
         **os.environ,
         "BROKER_URL": f"kafka://{bootstrap}",
         "APP_ID": f"test-{name}-{run}",
-        "HEART_INPUT_TOPIC": f"heartinput-{run}",
-        "HEART_OUTPUT_TOPIC": f"heartoutput-{run}",
-        "SENTIMENT_INPUT_TOPIC": f"sentimentinput-{run}",
-        "SENTIMENT_OUTPUT_TOPIC": f"sentimentoutput-{run}",
+        **{f"{spec.env_prefix}_INPUT_TOPIC": f"{spec.default_input_topic}-{run}"
+           for spec in load(SHIPPED)},
+        **{f"{spec.env_prefix}_OUTPUT_TOPIC": f"{spec.default_output_topic}-{run}"
+           for spec in load(SHIPPED)},
         "WEB_PORT": str(port),
         "APP_DATADIR": str(tmp / f"{name}-{run}-data"),
         **overrides,

@@ -38,21 +38,22 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
     bootstrap = private_broker.bootstrap
     worker = make_worker(bootstrap, tmp_path, "broker-restart")
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(EVENTS)]
     keys = {k for k, _ in records}
     worker.start()
     try:
-        stream = asyncio.ensure_future(_stream(bootstrap, s.heart_input_topic, records))
+        stream = asyncio.ensure_future(_stream(bootstrap, heart_pipe.input_topic, records))
 
         async def some_answered() -> bool:
-            return await records_in(bootstrap, s.heart_output_topic) >= RATE
+            return await records_in(bootstrap, heart_pipe.output_topic) >= RATE
 
         await wait_for_async(some_answered, "the first answers")
         await asyncio.to_thread(private_broker.stop)
         await asyncio.to_thread(private_broker.start)
         await stream
-        outputs = await read_until(bootstrap, s.heart_output_topic,
+        outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: {r.key for r in rs} >= keys, timeout=240)
         assert {r.key for r in outputs} == keys
         assert worker.process is not None and worker.process.poll() is None, worker.log_tail()

@@ -34,12 +34,14 @@ async def test_dashboard_numbers_reach_what_was_sent(
                 "document.querySelector('[data-testid=\"heart-total\"]')?.textContent === '0'")
 
             s = worker.settings
+            heart_pipe = s.pipeline("heart")
+            sentiment_pipe = s.pipeline("sentiment")
             run = uuid.uuid4().hex[:6]
-            await produce(bootstrap, s.heart_input_topic,
+            await produce(bootstrap, heart_pipe.input_topic,
                           [(f"{run}-{i}".encode(), heart_record(i)) for i in range(150)]
                           + [(f"{run}-bad-{i}".encode(), b"{oops") for i in range(10)])
             reviews = fixture_reviews()
-            await produce(bootstrap, s.sentiment_input_topic,
+            await produce(bootstrap, sentiment_pipe.input_topic,
                           [(f"{run}-r{i}".encode(), reviews[i][0].encode()) for i in range(40)])
 
             for testid, expected in [("heart-total", "160"), ("heart-dead", "10"),

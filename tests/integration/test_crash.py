@@ -30,6 +30,7 @@ def _counted(worker: Worker) -> int:
 async def test_sigkill_mid_stream_loses_nothing(bootstrap: str, tmp_path: Path) -> None:
     worker = make_worker(bootstrap, tmp_path, "crash", BROKER_SESSION_TIMEOUT_SECONDS="8")
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     records = [(f"{run}-{i}".encode(),
                 b'{"age": "old"}' if i % BAD_EVERY == 0 else heart_record(i))
@@ -39,25 +40,25 @@ async def test_sigkill_mid_stream_loses_nothing(bootstrap: str, tmp_path: Path) 
 
     worker.start()
     try:
-        await produce(bootstrap, s.heart_input_topic, records)
+        await produce(bootstrap, heart_pipe.input_topic, records)
         progress = 0
 
         async def some_answered() -> bool:
             nonlocal progress
-            progress = await records_in(bootstrap, s.heart_output_topic)
+            progress = await records_in(bootstrap, heart_pipe.output_topic)
             return progress >= EVENTS // 4
 
         await wait_for_async(some_answered, "a quarter of the stream to be answered")
         worker.stop(signal.SIGKILL)
         assert worker.process is not None and worker.process.returncode == -signal.SIGKILL
-        answered_before_kill = await records_in(bootstrap, s.heart_output_topic)
+        answered_before_kill = await records_in(bootstrap, heart_pipe.output_topic)
         assert answered_before_kill < EVENTS - bad, "the worker finished before it was killed"
 
         worker.start()
-        outputs = await read_until(bootstrap, s.heart_output_topic,
+        outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: len({r.key for r in rs}) >= EVENTS - bad,
                                    timeout=240)
-        dead = await read_until(bootstrap, s.heart_dlq_topic,
+        dead = await read_until(bootstrap, heart_pipe.dlq_topic,
                                 lambda rs: len({r.key for r in rs}) >= bad, timeout=60)
         answered = {r.key for r in outputs} | {r.key for r in dead}
         assert answered == keys  # lost: 0

@@ -7,8 +7,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import save_model
-from settings import DEFAULT_MODEL_DIR
 from tests.examples import heart_record
 from tests.integration.conftest import ROOT, make_worker
 from tests.integration.kafka_io import produce, read_until, wait_for
@@ -31,10 +31,11 @@ async def test_failing_model_exits_and_the_batch_is_answered_after_restart(
                          BROKER_SESSION_TIMEOUT_SECONDS="8",
                          PYTHONPATH=str(ROOT))  # the failing model's class lives in tests/
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(200)]
     worker.start()
-    await produce(bootstrap, s.heart_input_topic, records)
+    await produce(bootstrap, heart_pipe.input_topic, records)
     process = worker.process
     assert process is not None
     await wait_for(lambda: process.poll() is not None, "the worker to exit", timeout=60)
@@ -45,7 +46,7 @@ async def test_failing_model_exits_and_the_batch_is_answered_after_restart(
     worker.start()
     try:
         keys = {k for k, _ in records}
-        outputs = await read_until(bootstrap, s.heart_output_topic,
+        outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: {r.key for r in rs} >= keys, timeout=120)
         assert {r.key for r in outputs} == keys
     finally:

@@ -29,9 +29,10 @@ async def _stats_reach(worker: Worker, labels: dict[str, int], dead: int) -> Non
 
 async def test_demo_line_is_answered_with_the_demo_label(bootstrap: str, worker: Worker) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     key = f"demo-{uuid.uuid4().hex}".encode()
-    await produce(bootstrap, s.heart_input_topic, [(key, DEMO_HEART_LINE)])
-    records = await read_until(bootstrap, s.heart_output_topic,
+    await produce(bootstrap, heart_pipe.input_topic, [(key, DEMO_HEART_LINE)])
+    records = await read_until(bootstrap, heart_pipe.output_topic,
                                lambda rs: bool(keyed(rs, {key})), timeout=60)
     [answer] = keyed(records, {key})
     assert answer.value == DEMO_HEART_LABEL.encode()
@@ -41,16 +42,17 @@ async def test_thousand_records_give_thousand_answers_in_order(
     bootstrap: str, worker: Worker
 ) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     records = [(f"{run}-{i}".encode(), heart_record(i)) for i in range(1000)]
     keys = {k for k, _ in records}
-    await produce(bootstrap, s.heart_input_topic, records)
-    outputs = await read_until(bootstrap, s.heart_output_topic,
+    await produce(bootstrap, heart_pipe.input_topic, records)
+    outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                lambda rs: len(keyed(rs, keys)) >= 1000)
     mine = keyed(outputs, keys)
     assert sorted(r.key for r in mine) == sorted(keys)  # each key exactly once
     assert {r.value.decode() for r in mine} <= HEART_LABELS
-    inputs = await read_until(bootstrap, s.heart_input_topic,
+    inputs = await read_until(bootstrap, heart_pipe.input_topic,
                               lambda rs: len(keyed(rs, keys)) >= 1000)
     sent_order: dict[int, list[bytes]] = defaultdict(list)
     for r in keyed(inputs, keys):
@@ -65,26 +67,27 @@ async def test_malformed_records_are_dead_lettered_between_answered_ones(
     bootstrap: str, worker: Worker
 ) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     good = [(f"{run}-good-{i}".encode(), heart_record(i)) for i in range(len(BAD_HEART_INPUTS) + 1)]
     bad = [(f"{run}-bad-{i}".encode(), raw) for i, (raw, _) in enumerate(BAD_HEART_INPUTS)]
     interleaved = [r for pair in zip(good, bad, strict=False) for r in pair] + [good[-1]]
-    await produce(bootstrap, s.heart_input_topic, interleaved, partition=0)
+    await produce(bootstrap, heart_pipe.input_topic, interleaved, partition=0)
 
     bad_keys = {k for k, _ in bad}
-    dead = await read_until(bootstrap, s.heart_dlq_topic,
+    dead = await read_until(bootstrap, heart_pipe.dlq_topic,
                             lambda rs: len(keyed(rs, bad_keys)) >= len(bad))
     by_key = {r.key: r for r in keyed(dead, bad_keys)}
     for key, (raw, reason) in zip((k for k, _ in bad), BAD_HEART_INPUTS, strict=True):
         headers = dict(by_key[key].headers)
         assert by_key[key].value == raw
         assert headers["error.reason"].decode().startswith(reason)
-        assert headers["source.topic"].decode() == s.heart_input_topic
+        assert headers["source.topic"].decode() == heart_pipe.input_topic
         assert headers["source.partition"] == b"0"
         assert int(headers["source.offset"]) >= 0
 
     good_keys = {k for k, _ in good}
-    answers = await read_until(bootstrap, s.heart_output_topic,
+    answers = await read_until(bootstrap, heart_pipe.output_topic,
                                lambda rs: len(keyed(rs, good_keys)) >= len(good))
     assert sorted(r.key for r in keyed(answers, good_keys)) == sorted(good_keys)
     # The table must count exactly what the topics hold: every answer and every dead letter.

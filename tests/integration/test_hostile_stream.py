@@ -88,6 +88,8 @@ async def _check(bootstrap: str, worker: Worker, messages: list[Message],
 async def test_hostile_streams_never_stop_the_worker(bootstrap: str, tmp_path: Path) -> None:
     worker = make_worker(bootstrap, tmp_path, "hostile")
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
+    sentiment_pipe = s.pipeline("sentiment")
     rng = random.Random(20_261_125)
     run = f"fz{rng.randrange(10**6)}"
     reviews = [t.encode() for t, _ in fixture_reviews()]
@@ -96,15 +98,15 @@ async def test_hostile_streams_never_stop_the_worker(bootstrap: str, tmp_path: P
                         near_max_review())
     worker.start()
     try:
-        await produce(bootstrap, s.heart_input_topic, heart)
-        await produce(bootstrap, s.sentiment_input_topic, sentiment)
+        await produce(bootstrap, heart_pipe.input_topic, heart)
+        await produce(bootstrap, sentiment_pipe.input_topic, sentiment)
         figures = {
             "heart": await _check(bootstrap, worker, heart, decode_heart_event,
-                                  s.heart_output_topic, s.heart_dlq_topic, "heart"),
+                                  heart_pipe.output_topic, heart_pipe.dlq_topic, "heart"),
             "sentiment": await _check(
                 bootstrap, worker, sentiment,
-                lambda raw: decode_review(raw, max_chars=s.sentiment_max_chars),
-                s.sentiment_output_topic, s.sentiment_dlq_topic, "sentiment"),
+                lambda raw: decode_review(raw, max_chars=sentiment_pipe.options["max_chars"]),
+                sentiment_pipe.output_topic, sentiment_pipe.dlq_topic, "sentiment"),
         }
         await wait_for(lambda: worker.process is not None and worker.process.poll() is None,
                        "the worker to be running")

@@ -38,15 +38,16 @@ def _poll(read: Callable[[], str], timeout: float = 60) -> str:
 
 def test_console_producer_and_consumer_see_the_demo(bootstrap: str, worker: Worker) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     key = f"console-{uuid.uuid4().hex}"
     _run([CONSOLE / "kafka-console-producer", "--bootstrap-server", bootstrap,
-          "--topic", s.heart_input_topic, "--reader-property", "parse.key=true",
+          "--topic", heart_pipe.input_topic, "--reader-property", "parse.key=true",
           "--reader-property", "key.separator=|"],
          stdin=f"{key}|".encode() + DEMO_HEART_LINE + b"\n")
     # The console consumer exits after --timeout-ms without a new message.
     answer = _poll(lambda: _value_of(key, _run(
         [CONSOLE / "kafka-console-consumer", "--bootstrap-server", bootstrap,
-         "--topic", s.heart_output_topic, "--from-beginning",
+         "--topic", heart_pipe.output_topic, "--from-beginning",
          "--formatter-property", "print.key=true", "--timeout-ms", "5000"], timeout=120)))
     assert answer == DEMO_HEART_LABEL
 
@@ -55,16 +56,18 @@ def test_kcat_round_trip(bootstrap: str, worker: Worker) -> None:
     kcat = shutil.which("kcat")
     assert kcat, "kcat is not installed: `make test` installs it (apt-get install kcat)"
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     key = f"kcat-{uuid.uuid4().hex}"
-    _run([kcat, "-P", "-b", bootstrap, "-t", s.heart_input_topic, "-k", key], stdin=DEMO_HEART_LINE)
-    _run([kcat, "-P", "-b", bootstrap, "-t", s.heart_input_topic, "-k", f"{key}-bad"],
+    _run([kcat, "-P", "-b", bootstrap, "-t", heart_pipe.input_topic, "-k", key],
+         stdin=DEMO_HEART_LINE)
+    _run([kcat, "-P", "-b", bootstrap, "-t", heart_pipe.input_topic, "-k", f"{key}-bad"],
          stdin=b"{broken")
 
     def read(topic: str, fmt: str, wanted: str) -> str:
         return _value_of(wanted, _run([kcat, "-C", "-b", bootstrap, "-t", topic,
                                        "-o", "beginning", "-e", "-q", "-f", fmt]))
 
-    assert _poll(lambda: read(s.heart_output_topic, "%k\t%s\n", key)) == DEMO_HEART_LABEL
-    headers = _poll(lambda: read(s.heart_dlq_topic, "%k\t%h\n", f"{key}-bad"))
+    assert _poll(lambda: read(heart_pipe.output_topic, "%k\t%s\n", key)) == DEMO_HEART_LABEL
+    headers = _poll(lambda: read(heart_pipe.dlq_topic, "%k\t%h\n", f"{key}-bad"))
     assert "error.reason=not JSON" in headers
-    assert f"source.topic={s.heart_input_topic}" in headers
+    assert f"source.topic={heart_pipe.input_topic}" in headers

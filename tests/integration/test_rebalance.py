@@ -31,7 +31,7 @@ def _heart_scored(worker: Worker) -> float:
 def _owns_heart(worker: Worker) -> bool:
     stats = worker.stats_or_none()
     return bool(stats and not stats["worker"]["rebalancing"]
-                and stats["worker"]["assigned"].get(worker.settings.heart_input_topic))
+                and stats["worker"]["assigned"].get(worker.settings.pipeline("heart").input_topic))
 
 
 async def test_join_and_leave_mid_stream(bootstrap: str,
@@ -40,6 +40,7 @@ async def test_join_and_leave_mid_stream(bootstrap: str,
     a = make_worker(bootstrap, tmp, "rebalance-a")
     b = twin(a, tmp, "rebalance-b")
     s = a.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     sent: list[bytes] = []
     chunks_after_leaving = -1  # counting starts once the second worker has left
@@ -48,7 +49,7 @@ async def test_join_and_leave_mid_stream(bootstrap: str,
         nonlocal chunks_after_leaving
         while chunks_after_leaving < CHUNKS_AFTER_LEAVING:
             keys = [f"{run}-{i}".encode() for i in range(len(sent), len(sent) + CHUNK)]
-            await produce(bootstrap, s.heart_input_topic,
+            await produce(bootstrap, heart_pipe.input_topic,
                           [(key, heart_record(len(sent) + i)) for i, key in enumerate(keys)])
             sent.extend(keys)
             if chunks_after_leaving >= 0:
@@ -56,7 +57,7 @@ async def test_join_and_leave_mid_stream(bootstrap: str,
             await asyncio.sleep(CHUNK_EVERY_S)
 
     async def answered(n: int) -> bool:
-        return await records_in(bootstrap, s.heart_output_topic) >= n
+        return await records_in(bootstrap, heart_pipe.output_topic) >= n
 
     async def b_scored() -> bool:
         return await asyncio.to_thread(_heart_scored, b) > 0
@@ -73,7 +74,7 @@ async def test_join_and_leave_mid_stream(bootstrap: str,
         await asyncio.to_thread(b.stop)  # leaves mid-stream: the second rebalance
         chunks_after_leaving = 0
         await producing
-        outputs = await read_until(bootstrap, s.heart_output_topic,
+        outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: len({r.key for r in rs}) >= len(sent),
                                    timeout=120)
     finally:

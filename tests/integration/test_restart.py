@@ -29,11 +29,12 @@ async def test_each_start_on_a_backlog_answers_it_once(bootstrap: str, tmp_path:
 async def _start_on_backlog(worker: Worker, bootstrap: str, start: int) -> None:
     """Queue EVENTS more records, run the worker until all are committed, stop, check."""
     s = worker.settings
-    await produce(bootstrap, s.heart_input_topic,
+    heart_pipe = s.pipeline("heart")
+    await produce(bootstrap, heart_pipe.input_topic,
                   [(f"{start}-{i}".encode(), heart_record(i)) for i in range(EVENTS)])
     worker.start()
     expected = EVENTS * (start + 1)
-    await read_until(bootstrap, s.heart_output_topic, lambda rs: len(rs) >= expected,
+    await read_until(bootstrap, heart_pipe.output_topic, lambda rs: len(rs) >= expected,
                      timeout=120)
 
     def committed_everything() -> bool:
@@ -42,6 +43,6 @@ async def _start_on_backlog(worker: Worker, bootstrap: str, start: int) -> None:
 
     await wait_for(committed_everything, "every input offset to be committed")
     worker.stop()
-    outputs = await read_until(bootstrap, s.heart_output_topic, lambda rs: len(rs) >= expected)
+    outputs = await read_until(bootstrap, heart_pipe.output_topic, lambda rs: len(rs) >= expected)
     twice = [key for key, n in Counter(r.key for r in outputs).items() if n > 1]
     assert (len(outputs), twice[:5]) == (expected, []), f"start {start + 1}"

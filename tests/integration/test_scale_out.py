@@ -21,7 +21,7 @@ def _owned(worker: Worker) -> set[int]:
     stats = worker.stats_or_none()
     if stats is None or stats["worker"]["rebalancing"]:
         return set()
-    return set(stats["worker"]["assigned"].get(worker.settings.heart_input_topic, []))
+    return set(stats["worker"]["assigned"].get(worker.settings.pipeline("heart").input_topic, []))
 
 
 def _heart_total(worker: Worker) -> int:
@@ -32,7 +32,7 @@ def _heart_total(worker: Worker) -> int:
 async def _send(bootstrap: str, worker: Worker, run: str, start: int, count: int) -> set[bytes]:
     records = [(f"{run}-{i}".encode(), heart_record(i), i % 4) for i in range(start, start + count)]
     for partition in PARTITIONS:  # spread over every partition explicitly
-        await produce(bootstrap, worker.settings.heart_input_topic,
+        await produce(bootstrap, worker.settings.pipeline("heart").input_topic,
                       [(k, v) for k, v, p in records if p == partition], partition=partition)
     return {k for k, _, _ in records}
 
@@ -48,9 +48,10 @@ async def test_two_workers_then_one(bootstrap: str,
         await wait_for(lambda: _owned(a) and _owned(b) and _owned(a) | _owned(b) == PARTITIONS
                         and not _owned(a) & _owned(b), "both workers to own heart partitions")
         s = a.settings
+        heart_pipe = s.pipeline("heart")
         run = uuid.uuid4().hex[:6]
         first = await _send(bootstrap, a, run, 0, 2000)
-        outputs = await read_until(bootstrap, s.heart_output_topic,
+        outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: len(set(r.key for r in keyed(rs, first))) == 2000,
                                    timeout=120)
         per_key = Counter(r.key for r in keyed(outputs, first))
@@ -64,7 +65,7 @@ async def test_two_workers_then_one(bootstrap: str,
         second = await _send(bootstrap, a, run, 2000, 1000)
         everything = first | second
         outputs = await read_until(
-            bootstrap, s.heart_output_topic,
+            bootstrap, heart_pipe.output_topic,
             lambda rs: len(set(r.key for r in keyed(rs, everything))) == 3000, timeout=120)
         per_key = Counter(r.key for r in keyed(outputs, everything))
         assert set(per_key) == everything

@@ -67,12 +67,13 @@ async def test_worker_over_sasl_ssl_keeps_its_password_to_itself(tmp_path: Path)
                          BROKER_SECURITY_PROTOCOL="SASL_SSL", BROKER_CA_FILE=str(ca),
                          BROKER_SASL_USERNAME="app", BROKER_SASL_PASSWORD=PASSWORD)
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     try:
         worker.start()
         key = f"secure-{uuid.uuid4().hex}".encode()
         # The test's own clients use the broker's plain listener; the worker only knows TLS.
-        await produce(broker.bootstrap, s.heart_input_topic, [(key, DEMO_HEART_LINE)])
-        records = await read_until(broker.bootstrap, s.heart_output_topic,
+        await produce(broker.bootstrap, heart_pipe.input_topic, [(key, DEMO_HEART_LINE)])
+        records = await read_until(broker.bootstrap, heart_pipe.output_topic,
                                    lambda rs: bool(keyed(rs, {key})), timeout=90)
         assert [r.value for r in keyed(records, {key})] == [DEMO_HEART_LABEL.encode()]
         shown = "".join(worker.page(path) for path in ("/", "/stats", "/metrics")).encode()

@@ -19,16 +19,19 @@ from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
 async def test_stats_document_has_every_documented_field(bootstrap: str, worker: Worker) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
+    sentiment_pipe = s.pipeline("sentiment")
     run = uuid.uuid4().hex[:6]
-    await produce(bootstrap, s.heart_input_topic,
+    await produce(bootstrap, heart_pipe.input_topic,
                   [(f"{run}-{i}".encode(), heart_record(i)) for i in range(20)])
-    await produce(bootstrap, s.sentiment_input_topic, [(f"{run}-r".encode(), DEMO_REVIEW.encode())])
-    outputs = await read_until(bootstrap, s.heart_output_topic, lambda rs: len(rs) > 0)
+    await produce(bootstrap, sentiment_pipe.input_topic,
+                  [(f"{run}-r".encode(), DEMO_REVIEW.encode())])
+    outputs = await read_until(bootstrap, heart_pipe.output_topic, lambda rs: len(rs) > 0)
     assert outputs
     stats = worker.stats()
     assert stats["app_id"] == s.app_id
     assert set(stats["worker"]) >= {"host", "pid", "assigned", "local_counts"}
-    assert stats["worker"]["assigned"][s.heart_input_topic] == [0, 1, 2, 3]
+    assert stats["worker"]["assigned"][heart_pipe.input_topic] == [0, 1, 2, 3]
     for name in ("heart", "sentiment"):
         p = stats["pipelines"][name]
         assert set(p) >= {"topics", "labels", "dead_letters", "total", "events_per_second",
@@ -43,12 +46,13 @@ async def test_stats_document_has_every_documented_field(bootstrap: str, worker:
 
 async def test_metrics_count_events_and_labels(bootstrap: str, worker: Worker) -> None:
     s = worker.settings
+    heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     keys = {f"{run}-{i}".encode() for i in range(10)}
-    await produce(bootstrap, s.heart_input_topic, [(k, heart_record(7)) for k in keys])
-    await produce(bootstrap, s.heart_input_topic, [(f"{run}-bad".encode(), b"nope")])
-    await read_until(bootstrap, s.heart_output_topic, lambda rs: len(keyed(rs, keys)) == 10)
-    await read_until(bootstrap, s.heart_dlq_topic,
+    await produce(bootstrap, heart_pipe.input_topic, [(k, heart_record(7)) for k in keys])
+    await produce(bootstrap, heart_pipe.input_topic, [(f"{run}-bad".encode(), b"nope")])
+    await read_until(bootstrap, heart_pipe.output_topic, lambda rs: len(keyed(rs, keys)) == 10)
+    await read_until(bootstrap, heart_pipe.dlq_topic,
                      lambda rs: bool(keyed(rs, {f"{run}-bad".encode()})))
     text = worker.page("/metrics")
     for name in ("inference_events_in_total{pipeline=\"heart\"}",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import ModelLoadError, load_model
-from settings import DEFAULT_MODEL_DIR
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import logging
 
-from log_limits import RepeatLimiter
+from transport.log_limits import RepeatLimiter
 
 
 def _record(name: str, msg: str, level: int = logging.ERROR) -> logging.LogRecord:

@@ -6,10 +6,11 @@ import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.pipeline import Pipeline
 
+from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
-from models.sentiment import TOKEN_PATTERN, clean_text, predict_sentiment, probe_reviews
+from models.predictions import predictions
+from models.sentiment import LABELS, TOKEN_PATTERN, clean_text, probe_reviews
 from models.text import compile_text
-from settings import DEFAULT_MODEL_DIR
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, fixture_reviews
 
 
@@ -26,13 +27,15 @@ def test_negations_stay_one_token() -> None:
 
 def test_demo_review_is_positive() -> None:
     model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib")
-    assert predict_sentiment(model.estimator, [DEMO_REVIEW]) == [DEMO_REVIEW_LABEL]
+    assert predictions(model.estimator.predict_proba([DEMO_REVIEW]), LABELS).labels == [
+        DEMO_REVIEW_LABEL]
 
 
 def test_fixture_reviews_are_mostly_right() -> None:
     model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib")
     reviews = fixture_reviews()
-    labels = predict_sentiment(model.estimator, [text for text, _ in reviews])
+    labels = predictions(model.estimator.predict_proba([text for text, _ in reviews]),
+                         LABELS).labels
     right = sum(label == f"{truth.capitalize()} Sentiment"
                 for label, (_, truth) in zip(labels, reviews, strict=True))
     assert right >= 0.8 * len(reviews)  # a broken model scores about half
@@ -48,7 +51,8 @@ def test_compiled_form_gives_the_pipelines_probabilities() -> None:
         "", "<br /><br />", "x" * 10_000, "don't " * 2_000]
     np.testing.assert_allclose(compiled.positive_proba(texts),
                                model.predict_proba(texts)[:, 1], rtol=0, atol=1e-6)
-    assert compiled.predict_labels([DEMO_REVIEW]) == [DEMO_REVIEW_LABEL]
+    assert predictions(compiled.positive_proba([DEMO_REVIEW]), LABELS).labels == [
+        DEMO_REVIEW_LABEL]
 
 
 def test_other_shapes_are_not_compiled() -> None:
@@ -61,14 +65,17 @@ def test_other_shapes_are_not_compiled() -> None:
 def test_pool_process_with_the_compiled_form_never_imports_sklearn() -> None:
     model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
     compiled = compile_text(model)
+    assert compiled is not None
     script = (
         "import pickle, sys\n"
         "from models.pool import init_process, predict_in_process\n"
         "init_process(pickle.load(sys.stdin.buffer))\n"
-        "print(predict_in_process(sys.argv[1:]))\n"
+        "print(float(predict_in_process(sys.argv[1:])[0]))\n"
         "assert not any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, DEMO_REVIEW], input=pickle.dumps(compiled),
+    done = subprocess.run([sys.executable, "-c", script, DEMO_REVIEW],
+                          input=pickle.dumps(compiled.positive_proba),
                           capture_output=True, cwd=DEFAULT_MODEL_DIR.parent, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
-    assert DEMO_REVIEW_LABEL in done.stdout.decode()
+    positive = float(done.stdout.decode())
+    assert positive == compiled.positive_proba([DEMO_REVIEW])[0] and positive >= 0.5

@@ -1,19 +1,20 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from settings import Settings, SettingsError
+from config.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_demos() -> None:
     s = Settings.from_env({})
-    assert (s.heart_input_topic, s.heart_output_topic) == ("heartinput", "heartoutput")
-    assert (s.sentiment_input_topic, s.sentiment_output_topic) == (
-        "sentimentinput", "sentimentoutput")
+    heart, sentiment = s.pipeline("heart"), s.pipeline("sentiment")
+    assert (heart.input_topic, heart.output_topic) == ("heartinput", "heartoutput")
+    assert (sentiment.input_topic, sentiment.output_topic) == ("sentimentinput", "sentimentoutput")
     assert s.broker_url == "kafka://127.0.0.1:9092"
     assert s.bootstrap_servers == "127.0.0.1:9092"
     assert (s.web_host, s.web_port, s.topic_partitions) == ("127.0.0.1", 6066, 4)
-    assert s.heart_dlq_topic == "heartinput-dlq"
+    assert heart.dlq_topic == "heartinput-dlq"
 
 
 def test_broker_list_accepts_plain_and_faust_forms() -> None:
@@ -53,3 +54,34 @@ def test_sasl_needs_a_user_and_password_and_never_shows_the_password(tmp_path: P
     s = Settings.from_env({"BROKER_SECURITY_PROTOCOL": "SASL_SSL", "BROKER_CA_FILE": str(ca),
                            "BROKER_SASL_USERNAME": "app", "BROKER_SASL_PASSWORD": "hunter2"})
     assert s.broker_sasl_password == "hunter2" and "hunter2" not in repr(s)
+
+
+def test_each_pipeline_reads_settings_named_after_it() -> None:
+    s = Settings.from_env({"SENTIMENT_MAX_CHARS": "10", "SENTIMENT_PROCESSES": "3",
+                           "HEART_OUTPUT_TOPIC": "risks"})
+    sentiment = s.pipeline("sentiment")
+    assert (sentiment.options, sentiment.processes) == ({"max_chars": 10}, 3)
+    assert s.pipeline("heart").output_topic == "risks"
+    assert s.pipeline("heart").processes is None  # scored on the loop or in threads
+
+
+def test_a_new_pipeline_module_gets_its_own_topic_settings() -> None:
+    s = Settings.from_env({"PIPELINES": "pipelines.heart, tests.iris_pipeline",
+                           "IRIS_INPUT_TOPIC": "flowers"})
+    assert [p.name for p in s.pipelines] == ["heart", "iris"]
+    iris = s.pipeline("iris")
+    assert (iris.input_topic, iris.output_topic, iris.dlq_topic) == (
+        "flowers", "irisoutput", "flowers-dlq")
+
+
+def test_unusable_pipeline_lists_are_refused_with_the_reason() -> None:
+    for env, reason in [
+        ({"PIPELINES": "pipelines.nothing"}, "'pipelines.nothing' cannot be imported"),
+        ({"PIPELINES": "config.settings"}, "has no `pipeline = PipelineSpec(...)`"),
+        ({"PIPELINES": "pipelines.heart,pipelines.heart"}, "declare the name 'heart'"),
+        ({"SENTIMENT_INPUT_TOPIC": "heartinput"}, "is another pipeline's input topic too"),
+        ({"HEART_OUTPUT_TOPIC": "sentimentinput"}, "a pipeline's output may not be an input"),
+        ({"SENTIMENT_MAX_CHARS": "0"}, "SENTIMENT_MAX_CHARS=0 is out of range"),
+    ]:
+        with pytest.raises(SettingsError, match=re.escape(reason)):
+            Settings.from_env(env)

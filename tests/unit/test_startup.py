@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from settings import DEFAULT_MODEL_DIR
+from config.settings import DEFAULT_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,27 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from config.settings import Settings
+from transport.security import client_options
+from transport.topics import DEAD_LETTER_MAX_BYTES
+
 Headers = list[tuple[str, bytes]]
+
+
+def output_producer(settings: Settings) -> AIOKafkaProducer:
+    """The idempotent `acks=all` producer answers, dead letters and count deltas go out with."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
+        client_id=f"{settings.app_id}-outputs",
+        acks="all",
+        enable_idempotence=True,
+        # Answers leave as whole record batches already, so lingering only adds latency.
+        linger_ms=0,
+        # Room for a dead letter as large as its topic accepts.
+        max_batch_size=DEAD_LETTER_MAX_BYTES,
+        max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Where Faust reads an environment variable of its own (BROKER_URL, WEB_HOST, WEB_PORT,
 TOPIC_PARTITIONS, APP_STORE), this module reads the same name, so the value Faust sees
-and the value validated here can never disagree.
+and the value validated here can never disagree. Each registered pipeline adds settings
+named after it: `<NAME>_INPUT_TOPIC`, `<NAME>_OUTPUT_TOPIC`, `<NAME>_PROCESSES` when it
+scores in processes, and `<NAME>_<OPTION>` for each option it declares.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
+from pipelines import registry
+from pipelines.spec import PipelineSpec
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 N = TypeVar("N", int, float)
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -26,6 +31,25 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    """A registered pipeline with the settings that concern it alone."""
+
+    spec: PipelineSpec[Any]
+    input_topic: str
+    output_topic: str
+    options: Mapping[str, int]
+    processes: int | None = None  # for a pipeline that scores in processes
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.input_topic}-dlq"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated configuration; build it with `Settings.from_env()`."""
 
@@ -33,10 +57,7 @@ class Settings:
     broker_wait_s: float
     broker_session_timeout_s: float
     app_id: str
-    heart_input_topic: str
-    heart_output_topic: str
-    sentiment_input_topic: str
-    sentiment_output_topic: str
+    pipelines: tuple[PipelineSettings, ...]
     topic_partitions: int
     topic_replication_factor: int
     web_host: str
@@ -44,21 +65,18 @@ class Settings:
     table_store: str
     model_dir: Path
     batch_size: int
-    sentiment_max_chars: int
-    sentiment_processes: int
     broker_security_protocol: str = "PLAINTEXT"
     broker_ca_file: Path | None = None
     broker_sasl_mechanism: str = "PLAIN"
     broker_sasl_username: str | None = None
     broker_sasl_password: str | None = field(default=None, repr=False)  # never logged
 
-    @property
-    def heart_dlq_topic(self) -> str:
-        return f"{self.heart_input_topic}-dlq"
-
-    @property
-    def sentiment_dlq_topic(self) -> str:
-        return f"{self.sentiment_input_topic}-dlq"
+    def pipeline(self, name: str) -> PipelineSettings:
+        """The registered pipeline called `name`."""
+        for pipeline in self.pipelines:
+            if pipeline.name == name:
+                return pipeline
+        raise KeyError(f"no pipeline {name!r} is registered")
 
     @property
     def label_counts_topic(self) -> str:
@@ -80,10 +98,7 @@ class Settings:
             broker_session_timeout_s=reader.number("BROKER_SESSION_TIMEOUT_SECONDS", 60.0,
                                                    low=6.0, high=1800.0),
             app_id=reader.topic_name("APP_ID", "kafka-inference"),
-            heart_input_topic=reader.topic_name("HEART_INPUT_TOPIC", "heartinput"),
-            heart_output_topic=reader.topic_name("HEART_OUTPUT_TOPIC", "heartoutput"),
-            sentiment_input_topic=reader.topic_name("SENTIMENT_INPUT_TOPIC", "sentimentinput"),
-            sentiment_output_topic=reader.topic_name("SENTIMENT_OUTPUT_TOPIC", "sentimentoutput"),
+            pipelines=reader.pipelines("PIPELINES", registry.SHIPPED),
             topic_partitions=reader.integer("TOPIC_PARTITIONS", 4, low=1, high=1000),
             topic_replication_factor=reader.integer(
                 "TOPIC_REPLICATION_FACTOR", 1, low=1, high=10
@@ -93,12 +108,6 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
-            sentiment_max_chars=reader.integer(
-                "SENTIMENT_MAX_CHARS", 100_000, low=1, high=10_000_000
-            ),
-            sentiment_processes=reader.integer(
-                "SENTIMENT_PROCESSES", os.cpu_count() or 1, low=1, high=64
-            ),
             broker_security_protocol=reader.choice(
                 "BROKER_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS),
             broker_ca_file=reader.optional_file("BROKER_CA_FILE"),
@@ -174,6 +183,40 @@ class _Reader:
         if not low <= value <= high:
             self.problems.append(f"{name}={value} is out of range: use {low} to {high}")
         return value
+
+    def pipelines(self, name: str, default: tuple[str, ...]) -> tuple[PipelineSettings, ...]:
+        """The pipelines of the modules `name` lists (comma-separated), each with its settings."""
+        raw = self._raw(name)
+        modules = [m.strip() for m in raw.split(",") if m.strip()] if raw else list(default)
+        try:
+            specs = registry.load(modules)
+        except registry.RegistryError as exc:
+            self.problems.append(f"{name}: {exc}")
+            return ()
+        if not specs:
+            self.problems.append(f"{name} names no pipeline module")
+        pipelines = tuple(self._pipeline(spec) for spec in specs)
+        inputs = [p.input_topic for p in pipelines]
+        for p in pipelines:
+            if inputs.count(p.input_topic) > 1:
+                self.problems.append(f"{p.spec.env_prefix}_INPUT_TOPIC={p.input_topic!r} is "
+                                     "another pipeline's input topic too")
+            if p.output_topic in inputs:
+                self.problems.append(f"{p.spec.env_prefix}_OUTPUT_TOPIC={p.output_topic!r}: "
+                                     "a pipeline's output may not be an input topic")
+        return pipelines
+
+    def _pipeline(self, spec: PipelineSpec[Any]) -> PipelineSettings:
+        prefix = spec.env_prefix
+        return PipelineSettings(
+            spec=spec,
+            input_topic=self.topic_name(f"{prefix}_INPUT_TOPIC", spec.default_input_topic),
+            output_topic=self.topic_name(f"{prefix}_OUTPUT_TOPIC", spec.default_output_topic),
+            options={o.name: self.integer(f"{prefix}_{o.suffix}", o.default, low=o.low,
+                                          high=o.high) for o in spec.options},
+            processes=(self.integer(f"{prefix}_PROCESSES", os.cpu_count() or 1, low=1, high=64)
+                       if spec.predict_in == "processes" else None),
+        )
 
     def broker_url(self, name: str, default: str) -> str:
         value = self.text(name, default)

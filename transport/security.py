@@ -14,7 +14,7 @@ import faust
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types.auth import CredentialsT
 
-from settings import Settings
+from config.settings import Settings
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:

@@ -12,8 +12,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from security import client_options
-from settings import Settings
+from config.settings import Settings
+from transport.security import client_options
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +29,9 @@ class BrokerUnavailable(RuntimeError):
 
 def app_topics(settings: Settings) -> list[str]:
     """Every topic the app reads or writes, apart from Faust's own internal ones."""
-    return [
-        settings.heart_input_topic, settings.heart_output_topic, settings.heart_dlq_topic,
-        settings.sentiment_input_topic, settings.sentiment_output_topic,
-        settings.sentiment_dlq_topic, settings.label_counts_topic,
-    ]
+    return [*(topic for p in settings.pipelines
+              for topic in (p.input_topic, p.output_topic, p.dlq_topic)),
+            settings.label_counts_topic]
 
 
 async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) -> list[str]:
@@ -70,7 +68,7 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
 def _topic_configs(settings: Settings, name: str, compacted: tuple[str, ...]) -> dict[str, str]:
     if name in compacted:
         return {"cleanup.policy": "compact"}
-    if name in (settings.heart_dlq_topic, settings.sentiment_dlq_topic):
+    if name in {p.dlq_topic for p in settings.pipelines}:
         return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
     return {}
 

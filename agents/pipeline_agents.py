@@ -1,0 +1,60 @@
+"""One scoring agent per registered pipeline, each with its model loaded and verified.
+
+Models are loaded here, at start-up, so a bad artifact stops the worker with one message
+before it joins the group (Faust's autodiscovery would otherwise log the error and run
+without that agent).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import faust
+from faust.types import AgentT, Message
+
+from agents.scoring import Scorer, serve
+from app import app
+from config.settings import PipelineSettings
+from models.artifacts import LoadedModel, ModelLoadError, load_model
+from models.predictors import build_predictor
+from transport.delivery import BatchStream
+
+
+def _load_or_exit(pipeline: PipelineSettings) -> LoadedModel:
+    """The pipeline's verified model, or the process stops with the reason and what to do."""
+    try:
+        return load_model(app.settings.model_dir / pipeline.spec.model_file)
+    except ModelLoadError as exc:
+        raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
+
+
+def _scorer(pipeline: PipelineSettings) -> Scorer:
+    spec = pipeline.spec
+    model = _load_or_exit(pipeline)
+    predictor = build_predictor(
+        estimator=model.estimator, fast=spec.fast_form(model.estimator),
+        predict_in=spec.predict_in, artifact=str(model.path),
+        processes=pipeline.processes or 1, executors=app.executors)
+    decode = functools.partial(spec.decode, **pipeline.options)
+    return Scorer(pipeline, decode, model, predictor)
+
+
+def _agent(scorer: Scorer) -> AgentT[list[Message]]:
+    """The agent scoring the pipeline's input topic, whose keys and values stay bytes.
+
+    Decoding is the pipeline's own, so bad bytes get a reason; the worker creates the
+    topic before subscribing (see `transport.topics`).
+    """
+    topic = app.topic(scorer.pipeline.input_topic, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw",
+                      partitions=app.settings.topic_partitions)
+
+    async def score(stream: faust.StreamT[list[Message]]) -> None:
+        await serve(BatchStream(app, stream, app.settings.batch_size), scorer)
+
+    return app.agent(app.batch_channel(topic), name=f"{__name__}.score_{scorer.name}")(score)
+
+
+#: Pipeline name -> its scorer and its agent.
+SCORERS: dict[str, Scorer] = {p.name: _scorer(p) for p in app.settings.pipelines}
+AGENTS: dict[str, AgentT[list[Message]]] = {name: _agent(s) for name, s in SCORERS.items()}

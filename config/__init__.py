@@ -1,0 +1,1 @@
+"""The settings of the app, read once from the environment and validated."""

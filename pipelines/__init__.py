@@ -1,0 +1,1 @@
+"""One declaration per pipeline, and the registry the rest of the app iterates."""

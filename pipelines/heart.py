@@ -1,0 +1,30 @@
+"""Heart-disease risk: the demo's JSON patient records in, its risk label out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from models import heart
+from pipelines.spec import EXAMPLES, Examples, PipelineSpec, Training
+from schemas.heart import HeartEvent, decode_heart_event
+
+
+def _message(row: dict[str, Any]) -> bytes:
+    """A data-set row as the demo's JSON record, without its `target`."""
+    return orjson.dumps({k: v for k, v in row.items() if k != "target"})
+
+
+pipeline = PipelineSpec(
+    name="heart",
+    record=HeartEvent,
+    decode=decode_heart_event,
+    features=heart.rows,
+    labels=heart.LABELS,
+    model_file="heart.joblib",
+    fast_form=heart.fast_form,
+    examples=Examples(EXAMPLES / "heart_patients.jsonl", _message, numeric_csv=True),
+    training=Training(train=heart.train, evaluate=heart.evaluate),
+    bench_events=100_000,
+)

@@ -1,0 +1,37 @@
+"""Sentiment: the demo's raw review text in, its sentiment label out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import sentiment
+from pipelines.spec import EXAMPLES, Examples, Option, PipelineSpec, Training
+from schemas.sentiment import DEFAULT_MAX_CHARS, Review, decode_review
+
+REVIEW_FIELDS = ("review", "text")
+
+
+def _message(row: dict[str, Any]) -> bytes:
+    """A data-set row's review, as the plain text the demo sends."""
+    for field in REVIEW_FIELDS:
+        if isinstance(row.get(field), str):
+            return str(row[field]).encode()
+    raise ValueError(f"a sentiment record needs a {' or '.join(REVIEW_FIELDS)} field")
+
+
+pipeline = PipelineSpec(
+    name="sentiment",
+    record=Review,
+    decode=decode_review,
+    features=sentiment.texts,
+    labels=sentiment.LABELS,
+    model_file="sentiment.joblib",
+    fast_form=sentiment.fast_form,
+    # Tokenising and hashing is pure-Python work: threads would share one core.
+    predict_in="processes",
+    options=(Option("max_chars", DEFAULT_MAX_CHARS, low=1, high=10_000_000,
+                    help="longest review accepted"),),
+    examples=Examples(EXAMPLES / "imdb_reviews.jsonl", _message),
+    training=Training(train=sentiment.train, evaluate=sentiment.evaluate),
+    bench_events=20_000,
+)

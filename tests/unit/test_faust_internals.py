@@ -1,0 +1,22 @@
+"""The Faust and aiokafka internals the batch delivery relies on are all still there."""
+
+from __future__ import annotations
+
+from app import app
+from transport.faust_internals import missing_private_api
+
+
+def test_pinned_faust_and_aiokafka_have_every_private_part_relied_on() -> None:
+    missing = missing_private_api(app.consumer)
+    assert not missing, (
+        "the installed faust-streaming or aiokafka no longer has "
+        f"{', '.join(missing)}: transport/faust_internals.py must be adapted before upgrading")
+
+
+def test_a_consumer_without_them_is_named() -> None:
+    class Bare:
+        pass
+
+    missing = missing_private_api(Bare())  # type: ignore[arg-type]
+    assert "Bare instance attribute _read_offset" in missing
+    assert "Bare instance attribute _n_acked" in missing

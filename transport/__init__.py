@@ -1,0 +1,1 @@
+"""Kafka plumbing: batch delivery, the output producer and sink, topic creation, TLS/SASL."""

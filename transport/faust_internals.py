@@ -1,0 +1,205 @@
+"""Every use of Faust's private internals, in one place: fetched batches handed over as lists.
+
+Faust hands each message to its streams on its own: a race against a rebalance
+(`Service.wait_first`: four futures and an `asyncio.wait`), an event object, a queue put
+and get, and a stream step. For an agent that works in batches anyway that costs more
+than decoding and scoring do. Here the consumer puts the messages a fetch returned for a
+routed topic on the agent's channel as one list; Faust's group membership, offset
+bookkeeping, commits and rebalances are unchanged, and topics not routed take Faust's
+usual path. Agents see none of this: `transport.delivery` hands them batches and takes
+them back once answered.
+
+What is relied on, and why (`missing_private_api` checks each one at start-up, and
+`tests/unit/test_faust_internals.py` on every test run, so an upgrade that drops one
+fails loudly instead of answering twice or losing offsets):
+
+- `faust.App._new_transport()`: the one place the app's transport is built; overridden
+  to use the batch-delivering consumer.
+- `faust.transport.drivers.aiokafka.Consumer._drain_messages(fetcher)`: the fetch loop;
+  overridden to deliver lists.
+- `Consumer._read_offset` (TP -> next offset expected): updated per message as Faust's
+  loop does, so a message fetched again after a seek back is not delivered twice.
+- `Consumer._add_gap(tp, first, last)`: records offsets missing from a fetch (compacted
+  or transaction markers) so commits can move past them.
+- `Consumer._commit_every`, `Consumer._n_acked`: Faust's commit-every-N-acks rule, kept.
+- `Consumer._unacked_messages` (through the public `unacked` property, mutated here):
+  messages a rebalance or a stop must wait for; a batch is added while it is scored.
+- `Message.generation_id`, `App.consumer_generation_id`: a batch fetched before a
+  rebalance is dropped; the partitions' owner fetches it again.
+- `faust.App.on_rebalance_start/on_rebalance_end`: hooks that hold delivery during a
+  rebalance (see `BatchDeliveringApp.on_rebalance_end`).
+- `Channel.queue`: fetches queued behind a busy batch are taken together.
+- aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
+  returning None when full (`transport.sink`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
+from faust.channels import Channel
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ChannelT, ConsumerT, Message, TopicT, TransportT
+from mode import ServiceT
+
+YIELD_EVERY = 100  # messages delivered between turns given to the rest of the loop
+QUEUED_BATCHES = 4  # fetched batches a routed agent may have waiting
+
+#: Attributes the consumer instance must have (set in Faust's Consumer.__init__).
+CONSUMER_ATTRIBUTES = ("_read_offset", "_commit_every", "_n_acked", "_unacked_messages",
+                       "unacked", "callback", "suspend_flow", "diag", "getmany", "commit",
+                       "ack")
+#: Methods the classes must define.
+CLASS_METHODS: tuple[tuple[type, str], ...] = (
+    (faust.App, "_new_transport"),
+    (faust.App, "on_rebalance_start"),
+    (faust.App, "on_rebalance_end"),
+    (faust_aiokafka.Consumer, "_drain_messages"),
+    (faust_aiokafka.Consumer, "_add_gap"),
+    (Channel, "queue"),
+    (AIOKafkaProducer, "create_batch"),
+    (AIOKafkaProducer, "send_batch"),
+    (BatchBuilder, "append"),
+)
+
+
+def missing_private_api(consumer: ConsumerT) -> list[str]:
+    """What of the above the installed faust-streaming and aiokafka no longer have."""
+    missing = [f"{cls.__module__}.{cls.__qualname__}.{name}"
+               for cls, name in CLASS_METHODS if not hasattr(cls, name)]
+    missing += [f"{type(consumer).__name__} instance attribute {name}"
+                for name in CONSUMER_ATTRIBUTES if not hasattr(consumer, name)]
+    if not hasattr(Message(topic="t", partition=0, offset=0, timestamp=0.0,
+                           timestamp_type=0, headers=[], key=None, value=None,
+                           checksum=None), "generation_id"):
+        missing.append("faust.types.Message.generation_id")
+    return missing
+
+
+class BatchDeliveringApp(faust.App):
+    """A Faust app whose routed topics reach their agent as lists of messages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_channels: dict[str, ChannelT[list[Message]]] = {}
+        self.rebalance_over = asyncio.Event()
+        self.rebalance_over.set()
+
+    def on_rebalance_start(self) -> None:
+        super().on_rebalance_start()
+        self.rebalance_over.clear()
+
+    def on_rebalance_end(self) -> None:
+        """Let the consumer deliver again: the seek and the stream queues' clearing are done.
+
+        A rebalance ends by seeking to the committed offsets and then clearing the
+        stream queues, while the partitions are already being fetched from. Delivered
+        before the seek, a message would be answered twice; delivered between the seek
+        and the clearing, it would be cleared away and its copy fetched again skipped as
+        already read. So the consumer holds everything but table changelogs (which the
+        rebalance itself reads) until here.
+        """
+        super().on_rebalance_end()
+        self.rebalance_over.set()
+
+    def _new_transport(self) -> TransportT:
+        return Transport(self.conf.broker_consumer, self)
+
+    def batch_channel(self, topic: TopicT) -> ChannelT[list[Message]]:
+        """The channel an agent reads `topic` from, as lists of messages in offset order."""
+        channel = self.channel(maxsize=QUEUED_BATCHES)
+        self.topics.add(topic)
+        self.batch_channels.update((name, channel) for name in topic.topics)
+        return channel
+
+
+def queued(stream: faust.StreamT[list[Message]]) -> list[Message]:
+    """The messages of every fetch waiting on the stream's channel, taken off it."""
+    queue = cast(Channel[list[Message]], stream.channel).queue
+    messages: list[Message] = []
+    while not queue.empty():
+        messages.extend(queue.get_nowait())
+    return messages
+
+
+def current_generation(app: faust.App, messages: Iterable[Message]) -> list[Message]:
+    """The messages fetched since the last rebalance; older ones are fetched again."""
+    generation = app.consumer_generation_id
+    return [m for m in messages if m.generation_id == generation]
+
+
+def hold(consumer: ConsumerT, messages: Iterable[Message]) -> None:
+    """Make a rebalance or a stop wait for these messages to be answered."""
+    consumer.unacked.update(messages)
+
+
+def release(consumer: ConsumerT, messages: Iterable[Message]) -> None:
+    """Stop waiting for these messages (answered, acked before any seek back)."""
+    consumer.unacked.difference_update(messages)
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering routed topics a batch at a time."""
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        while not (self.should_stop or fetcher.should_stop):
+            self.diag.set_flag(CONSUMER_FETCHING)
+            batch = [pair async for pair in self.getmany(timeout=1.0)]
+            await self.sleep(0)
+            if batch and not self.should_stop:
+                # A rebalance stops delivery mid-batch, as it stops Faust's; what was not
+                # delivered is fetched again from the committed offsets.
+                await self.wait_first(self._deliver(batch), self.suspend_flow.wait())
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
+        """Faust's per-message bookkeeping, then one put per routed topic.
+
+        `_read_offset` holds the next offset expected from each partition, which is what
+        a seek sets it to.
+        """
+        app = cast(BatchDeliveringApp, self.app)
+        channels = app.batch_channels
+        changelogs = app.tables.changelog_topics
+        routed: dict[str, list[Message]] = defaultdict(list)
+        callback = self.callback
+        read_offset = self._read_offset
+        for n, (tp, message) in enumerate(batch, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if not app.rebalance_over.is_set() and message.topic not in changelogs:
+                await app.rebalance_over.wait()
+            offset = message.offset
+            expected = read_offset[tp]
+            if expected is not None and offset < expected:
+                continue  # delivered already, and fetched again after a seek back
+            if (expected is not None and offset > expected
+                    and app.topics.acks_enabled_for(message.topic)):
+                await self._add_gap(tp, expected, offset - 1)
+            if self._commit_every is not None and self._n_acked >= self._commit_every:
+                self._n_acked = 0
+                await self.commit()
+            if message.topic in channels:
+                routed[message.topic].append(message)
+            else:
+                await callback(message)
+            # The next offset expected, as a seek leaves it (Faust's own loop keeps the
+            # last one delivered, which a message held through a rebalance would then
+            # be delivered again at).
+            read_offset[tp] = offset + 1
+        for topic, messages in routed.items():
+            # A stream yields a channel value that is not an event as it is, unacked.
+            await channels[topic].put(messages)  # type: ignore[arg-type]
+
+
+class Transport(faust_aiokafka.Transport):
+    """The aiokafka transport, with the batch-delivering consumer."""
+
+    Consumer = Consumer
