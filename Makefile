@@ -51,10 +51,10 @@ typecheck: install
 	$(BIN)/mypy .
 
 train: install ## Retrain every registered pipeline's shipped model from $(DATA)
-	$(PY) -m models.train --data $(DATA)
+	$(PY) -m pipelines.train --data $(DATA)
 
 eval: install ## Reproduce the shipped models' figures from $(DATA)
-	$(PY) -m models.train --evaluate --data $(DATA)
+	$(PY) -m pipelines.train --evaluate --data $(DATA)
 
 bench: install kafka ## Throughput and latency beside the baselines; prints a table and JSON
 	$(PY) bench/run.py

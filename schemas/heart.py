@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-import orjson
 
 from schemas.errors import InvalidEvent
+from schemas.json_input import json_object, kind
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class FieldSpec:
     def check(self, value: Any) -> float:
         """Return `value` as a float, or raise InvalidEvent saying what is wrong with it."""
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidEvent(f'"{self.json_key}" must be a number, got {_kind(value)}')
+            raise InvalidEvent(f'"{self.json_key}" must be a number, got {kind(value)}')
         number = float(value)
         if not math.isfinite(number):
             raise InvalidEvent(f'"{self.json_key}" must be a finite number')
@@ -90,14 +90,7 @@ class HeartEvent(faust.Record, serializer="json"):
 
 def decode_heart_event(raw: bytes | None) -> HeartEvent:
     """Parse a JSON patient record (spaced or snake_case keys); raise InvalidEvent if bad."""
-    if raw is None or raw.strip() == b"":
-        raise InvalidEvent("empty message")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidEvent(f"expected a JSON object, got {_kind(payload)}")
+    payload = json_object(raw)
     values: list[float] = []
     for spec in HEART_FIELDS:
         if spec.json_key in payload:
@@ -109,17 +102,3 @@ def decode_heart_event(raw: bytes | None) -> HeartEvent:
         values.append(spec.check(value))
     return HeartEvent(*values)
 
-
-def _kind(value: Any) -> str:
-    """A JSON-flavoured name for the type of `value`, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

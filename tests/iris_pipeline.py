@@ -18,6 +18,7 @@ import orjson
 from models.artifacts import save_model
 from pipelines.spec import PipelineSpec
 from schemas.errors import InvalidEvent
+from schemas.json_input import json_object
 
 MEASUREMENTS = ("sepal length", "sepal width", "petal length", "petal width")
 SPECIES = ("setosa", "versicolor", "virginica")
@@ -34,14 +35,7 @@ class Flower(faust.Record, serializer="json"):
 
 def decode_flower(raw: bytes | None) -> Flower:
     """A JSON object of the four measurements; InvalidEvent saying why otherwise."""
-    if not raw:
-        raise InvalidEvent("empty message")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidEvent("expected a JSON object")
+    payload = json_object(raw)
     values = []
     for key in MEASUREMENTS:
         value = payload.get(key)

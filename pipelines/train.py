@@ -1,8 +1,8 @@
 """Train the registered pipelines' artifacts from the data folder, or check their figures.
 
-    python -m models.train --data ../shared/data                   # train every pipeline
-    python -m models.train heart --data ../shared/data             # train one
-    python -m models.train --evaluate --data ../shared/data        # reproduce the manifests
+    python -m pipelines.train --data ../shared/data                   # train every pipeline
+    python -m pipelines.train heart --data ../shared/data             # train one
+    python -m pipelines.train --evaluate --data ../shared/data        # reproduce the manifests
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from pipelines.registry import trainable
 
 logger = logging.getLogger(__name__)
-MODEL_DIR = Path(__file__).resolve().parent
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def main() -> None:
