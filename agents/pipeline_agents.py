@@ -52,7 +52,8 @@ def _agent(scorer: Scorer) -> AgentT[list[Message]]:
     async def score(stream: faust.StreamT[list[Message]]) -> None:
         await serve(BatchStream(app, stream, app.settings.batch_size), scorer)
 
-    return app.agent(app.batch_channel(topic), name=f"{__name__}.score_{scorer.name}")(score)
+    score.__name__ = score.__qualname__ = f"score_{scorer.name}"  # as Faust logs it
+    return app.agent(app.batch_channel(topic), name=f"{__name__}.{score.__name__}")(score)
 
 
 #: Pipeline name -> its scorer and its agent.
