@@ -15,11 +15,13 @@ from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings, SettingsError
 from models.predictors import Executors
+from transport.delivery import AtLeastOnce, ExactlyOnce, Sender
 from transport.faust_internals import BatchDeliveringApp, missing_private_api
 from transport.log_limits import limit_repeats
 from transport.security import broker_credentials
 from transport.sink import output_producer
 from transport.topics import BrokerUnavailable, ensure_topics
+from transport.transactions import PartitionTransactions
 
 
 class InferenceApp(BatchDeliveringApp):
@@ -39,6 +41,10 @@ class InferenceApp(BatchDeliveringApp):
             origin="app",
             producer_acks=-1,
             broker_credentials=broker_credentials(settings),
+            # Faust reads PROCESSING_GUARANTEE itself too: with exactly_once its own
+            # producer, the table's changelog and the counting agent's offsets are
+            # transactional, and its consumer reads read_committed.
+            processing_guarantee=settings.processing_guarantee,
             # How soon a dead worker's partitions move to the others.
             broker_session_timeout=settings.broker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
@@ -48,6 +54,12 @@ class InferenceApp(BatchDeliveringApp):
         #: Where models without a verified fast form run; shut down with the app.
         self.executors = Executors()
         self._output_producer: AIOKafkaProducer | None = None
+        self._transactions = PartitionTransactions(settings)
+        #: How scored batches reach Kafka and get committed (`transport.delivery`).
+        self.sender: Sender = (
+            ExactlyOnce(self, self._transactions)
+            if settings.processing_guarantee == "exactly_once"
+            else AtLeastOnce(self, lambda: self.output_producer, settings.label_counts_topic))
 
     @property
     def output_producer(self) -> AIOKafkaProducer:
@@ -88,6 +100,7 @@ class InferenceApp(BatchDeliveringApp):
         await super().on_stop()
         if self._output_producer is not None:
             await self._output_producer.stop()
+        await self._transactions.close()
         self.executors.shutdown()
 
 

@@ -7,12 +7,10 @@ without that agent).
 
 from __future__ import annotations
 
-import functools
-
 import faust
 from faust.types import AgentT, Message
 
-from agents.scoring import Scorer, serve
+from agents.scoring import Scorer, exit_unscored, serve
 from app import app
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel, ModelLoadError, load_model
@@ -35,8 +33,7 @@ def _scorer(pipeline: PipelineSettings) -> Scorer:
         estimator=model.estimator, fast=spec.fast_form(model.estimator),
         predict_in=spec.predict_in, artifact=str(model.path),
         processes=pipeline.processes or 1, executors=app.executors)
-    decode = functools.partial(spec.decode, **pipeline.options)
-    return Scorer(pipeline, decode, model, predictor)
+    return Scorer(pipeline, spec.batch_decoder(pipeline.options), model, predictor)
 
 
 def _agent(scorer: Scorer) -> AgentT[list[Message]]:
@@ -50,7 +47,8 @@ def _agent(scorer: Scorer) -> AgentT[list[Message]]:
                       partitions=app.settings.topic_partitions)
 
     async def score(stream: faust.StreamT[list[Message]]) -> None:
-        await serve(BatchStream(app, stream, app.settings.batch_size), scorer)
+        await serve(BatchStream(app, stream, app.settings.batch_size, app.sender,
+                                on_failure=exit_unscored), scorer)
 
     score.__name__ = score.__qualname__ = f"score_{scorer.name}"  # as Faust logs it
     return app.agent(app.batch_channel(topic), name=f"{__name__}.{score.__name__}")(score)

@@ -1,34 +1,32 @@
-"""The batch loop every scoring agent runs: decode, predict once per batch, send, count.
+"""The batch loop every scoring agent runs: decode, predict once per batch, hand over, count.
 
-Delivery: a batch's answers, dead letters and count deltas are all acknowledged by the
-broker before the batch is done and its offsets may be committed (`transport.delivery`);
-so a crash repeats the batches whose commit had not reached the broker yet
-(at-least-once; one batch in the crash test), it never loses one.
+Delivery is the processing guarantee's (`transport.delivery`): the agent hands each
+batch's outbox over and scores the next batch while the broker acknowledges this one.
+A batch's offsets are committed only once its answers, dead letters and count deltas are
+acknowledged (at least once) or in the same transaction as them (exactly once), so a
+crash repeats at worst what was acknowledged but not committed; it never loses a batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from faust.types import Message
 
 from agents import metrics
-from app import app
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel
 from models.predictions import Predictions, predictions
 from models.predictors import Predictor
-from schemas.counts import DEAD_LETTER, delta
-from schemas.errors import InvalidEvent
-from transport.delivery import Batch, BatchStream
-from transport.sink import OutRecord, send_records
+from schemas.batch import DecodedBatch
+from schemas.counts import DEAD_LETTER
+from transport.delivery import BatchStream
+from transport.sink import Outbox, OutRecord
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ class Scorer:
     """One registered pipeline, ready to score: its settings, decoder, model and predictor."""
 
     pipeline: PipelineSettings
-    decode: Callable[[bytes | None], Any]
+    decode: Callable[[Sequence[bytes | None]], DecodedBatch]
     model: LoadedModel
     predictor: Predictor
 
@@ -49,54 +47,29 @@ class Scorer:
         return self.pipeline.name
 
 
-@dataclass(frozen=True)
-class BatchOutcome:
-    """Labels given to the valid events and reasons given to the rejected ones, in order."""
-
-    labels: list[str]
-    rejected: list[str]
-
-    def counts(self) -> Counter[str]:
-        totals = Counter(self.labels)
-        if self.rejected:
-            totals[DEAD_LETTER] = len(self.rejected)
-        return totals
-
-
-@dataclass(frozen=True)
-class ScoredBatch:
-    """A decoded and predicted batch, ready to be sent."""
-
-    answers: list[OutRecord]
-    dead_letters: list[OutRecord]
-    outcome: BatchOutcome
-
-
 async def serve(batches: BatchStream, scorer: Scorer) -> None:
-    """Score `scorer`'s batches for ever; any failure but bad input ends the worker."""
-    async for batch in batches:
-        try:
-            await _answer(batch, batches, scorer)
-        except Exception as exc:
-            _exit_unscored(exc)
+    """Score `scorer`'s batches for ever; any failure but bad input ends the worker.
+
+    `inference_batch_seconds` is the agent's own time per batch: decoding, the model and
+    handing the records over, not the broker's acknowledgement.
+    """
+    try:
+        async for batch in batches:
+            started = time.perf_counter()
+            outbox = await score_events(batch.messages, scorer)
+            await batches.send(batch, outbox)
+            _observe(scorer.name, len(batch.messages), outbox, time.perf_counter() - started)
+    except Exception as exc:
+        exit_unscored(exc)
 
 
-async def _answer(batch: Batch, batches: BatchStream, scorer: Scorer) -> None:
-    """Score the batch, wait for the broker to have its records, then hand it back."""
-    started = time.perf_counter()
-    scored = await score_events(batch.messages, scorer)
-    await asyncio.gather(*await queue_records(scored, scorer))
-    await batches.done(batch)
-    _observe(scorer.name, len(batch.messages), scored.outcome, time.perf_counter() - started)
-
-
-def _exit_unscored(exc: Exception) -> NoReturn:
+def exit_unscored(exc: BaseException) -> NoReturn:
     """End the worker when a batch fails for any reason but bad input.
 
-    Such a failure (a dead model process, records the broker refuses for good) leaves the
-    worker in a state no retry here can be trusted to fix. The batch is uncommitted, so
-    exiting at once, as a crash would, lets the restarted worker (or the partitions' next
-    owner) score it again; a graceful stop would wait for it for ever.
+    Such a failure (a dead model process, records the broker refuses for good, a fenced
+    transaction) leaves the worker in a state no retry here can be trusted to fix. The
+    batch is uncommitted, so exiting at once, as a crash would, lets the restarted worker
+    (or the partitions' next owner) score it again; a graceful stop would wait for it.
     """
     logger.critical("scoring failed; exiting so the batch is scored again after a restart: %r",
                     exc, exc_info=exc)
@@ -104,51 +77,37 @@ def _exit_unscored(exc: Exception) -> NoReturn:
     os._exit(EXIT_SCORING_FAILED)
 
 
-async def score_events(messages: Sequence[Message], scorer: Scorer) -> ScoredBatch:
-    """Decode every message, predict the valid ones in one call, dead-letter the rest."""
-    valid: list[Message] = []
-    items: list[Any] = []
-    rejects: list[tuple[Message, str]] = []
-    for message in messages:
-        try:
-            items.append(scorer.decode(message.value))
-            valid.append(message)
-        except InvalidEvent as exc:
-            rejects.append((message, exc.reason))
-    labels = (await _predict(scorer, items)).labels if items else []
-    answers = [OutRecord(m.partition, m.key, label.encode())
-               for m, label in zip(valid, labels, strict=True)]
-    dead = [_dead_letter(message, reason, scorer.name) for message, reason in rejects]
-    outcome = BatchOutcome(labels=labels, rejected=[reason for _, reason in rejects])
-    return ScoredBatch(answers, dead, outcome)
-
-
-async def queue_records(scored: ScoredBatch, scorer: Scorer) -> list[Awaitable[Any]]:
-    """Hand answers, dead letters and count deltas to the producer; return their acks."""
-    producer = app.output_producer
+async def score_events(messages: Sequence[Message], scorer: Scorer) -> Outbox:
+    """Decode the batch, predict the valid messages in one call, dead-letter the rest."""
     pipeline = scorer.pipeline
-    pending = await send_records(producer, pipeline.output_topic, scored.answers)
-    if scored.dead_letters:
-        pending += await send_records(producer, pipeline.dlq_topic, scored.dead_letters)
-    for label, n in scored.outcome.counts().items():
-        key, value = delta(pipeline.name, label, n)
-        pending.append(await producer.send(app.settings.label_counts_topic, value, key=key))
-    return pending
+    outbox = Outbox(pipeline.name, pipeline.output_topic, pipeline.dlq_topic)
+    decoded = scorer.decode([m.value for m in messages])
+    if decoded.valid:
+        labels = (await _predict(scorer, decoded.features)).labels
+        encoded = {label: label.encode() for label in pipeline.spec.labels}
+        for index, label in zip(decoded.valid, labels, strict=True):
+            message = messages[index]
+            outbox.answers.append(OutRecord(message.partition, message.key, encoded[label]))
+            outbox.counts[message.partition, label] += 1
+    for index, reason in decoded.rejected:
+        message = messages[index]
+        outbox.dead_letters.append(_dead_letter(message, reason, scorer.name))
+        outbox.counts[message.partition, DEAD_LETTER] += 1
+    return outbox
 
 
-async def _predict(scorer: Scorer, items: list[Any]) -> Predictions:
+async def _predict(scorer: Scorer, features: Any) -> Predictions:
     started = time.perf_counter()
-    spec = scorer.pipeline.spec
-    result = predictions(await scorer.predictor(spec.features(items)), spec.labels)
+    result = predictions(await scorer.predictor(features), scorer.pipeline.spec.labels)
     metrics.INFERENCE_SECONDS.labels(scorer.name).observe(time.perf_counter() - started)
     return result
 
 
-def _observe(pipeline: str, size: int, outcome: BatchOutcome, seconds: float) -> None:
+def _observe(pipeline: str, size: int, outbox: Outbox, seconds: float) -> None:
     metrics.EVENTS_IN.labels(pipeline).inc(size)
     metrics.BATCH_SIZE.labels(pipeline).observe(size)
     metrics.BATCH_SECONDS.labels(pipeline).observe(seconds)
-    for label, n in outcome.counts().items():
+    for label, n in outbox.label_counts().items():
         if label == DEAD_LETTER:
             metrics.DEAD_LETTERS.labels(pipeline).inc(n)
         else:

@@ -10,9 +10,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from models.artifacts import load_model
-from models.heart import LABELS, fast_form, rows
+from models.heart import LABELS, fast_form
 from models.predictions import predictions
-from schemas.heart import decode_heart_event
+from schemas.heart import decode_heart_batch
 from transport.sink import OutRecord, send_records
 
 
@@ -37,8 +37,8 @@ async def main() -> None:
             if not records:
                 continue
             # The benchmark's events are all valid: a bad one stops the run loudly.
-            labels = predictions(model(rows([decode_heart_event(r.value) for r in records])),
-                                 LABELS).labels
+            decoded = decode_heart_batch([r.value for r in records])
+            labels = predictions(model(decoded.features), LABELS).labels
             out = [OutRecord(r.partition, r.key, label.encode())
                    for r, label in zip(records, labels, strict=True)]
             await asyncio.gather(*await send_records(producer, os.environ["BENCH_OUTPUT"], out))

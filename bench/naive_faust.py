@@ -8,9 +8,9 @@ from pathlib import Path
 import faust
 
 from models.artifacts import load_model
-from models.heart import LABELS, rows
+from models.heart import LABELS
 from models.predictions import predictions
-from schemas.heart import decode_heart_event
+from schemas.heart import decode_heart_event, feature_rows
 
 app = faust.App(os.environ["BENCH_APP_ID"], broker=os.environ["BROKER_URL"],
                 store="memory://", web_enabled=False)
@@ -26,5 +26,5 @@ async def predict_one_by_one(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         record = decode_heart_event(event.message.value)  # all valid in the benchmark
         # The fitted pipeline called as is, as a first implementation would.
-        [label] = predictions(model.predict_proba(rows([record])), LABELS).labels
+        [label] = predictions(model.predict_proba(feature_rows([record])), LABELS).labels
         await sink.send(key=event.message.key, value=label.encode())

@@ -23,6 +23,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 N = TypeVar("N", int, float)
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+GUARANTEES = ("at_least_once", "exactly_once")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -65,6 +66,7 @@ class Settings:
     table_store: str
     model_dir: Path
     batch_size: int
+    processing_guarantee: str = "at_least_once"
     broker_security_protocol: str = "PLAINTEXT"
     broker_ca_file: Path | None = None
     broker_sasl_mechanism: str = "PLAIN"
@@ -108,6 +110,8 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
+            processing_guarantee=reader.choice("PROCESSING_GUARANTEE", "at_least_once",
+                                               GUARANTEES),
             broker_security_protocol=reader.choice(
                 "BROKER_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS),
             broker_ca_file=reader.optional_file("BROKER_CA_FILE"),
@@ -141,9 +145,12 @@ class _Reader:
         return self._raw(name)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).upper()
-        if value not in allowed:
-            self.problems.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
+        """One of `allowed`, in any letter case."""
+        value = self.text(name, default)
+        for option in allowed:
+            if value.lower() == option.lower():
+                return option
+        self.problems.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
         return value
 
     def optional_file(self, name: str) -> Path | None:

@@ -155,11 +155,6 @@ def fast_form(estimator: Any) -> ProbaFn | None:
     return verified_fast_form(estimator, probe_rows())
 
 
-def rows(events: Sequence[Any]) -> np.ndarray:
-    """The model's input for a batch of decoded heart records."""
-    return np.asarray([event.features() for event in events], dtype=np.float64)
-
-
 def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Choose a classifier by cross-validation, fit it on all unique rows, save it."""
     data = data_dir / "heart.csv"

@@ -8,7 +8,7 @@ import orjson
 
 from models import heart
 from pipelines.spec import EXAMPLES, Examples, PipelineSpec, Training
-from schemas.heart import HeartEvent, decode_heart_event
+from schemas.heart import HeartEvent, decode_heart_batch, decode_heart_event, feature_rows
 
 
 def _message(row: dict[str, Any]) -> bytes:
@@ -20,7 +20,8 @@ pipeline = PipelineSpec(
     name="heart",
     record=HeartEvent,
     decode=decode_heart_event,
-    features=heart.rows,
+    features=feature_rows,
+    decode_batch=decode_heart_batch,
     labels=heart.LABELS,
     model_file="heart.joblib",
     fast_form=heart.fast_form,

@@ -9,14 +9,16 @@ derived from `name`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import faust
 
 from models.predictions import ProbaFn
+from schemas.batch import DecodedBatch, decode_each
 
 T = TypeVar("T")
 PredictIn = Literal["threads", "processes"]
@@ -81,6 +83,8 @@ class PipelineSpec(Generic[T]):
     - `decode(raw, **options)` turns a message value into a `record`, or raises
       `schemas.errors.InvalidEvent` with the reason its dead letter carries.
     - `features(records)` is the model's input for a batch of decoded records.
+    - `decode_batch(raws, **options)`, optional, does both for a whole batch at once and
+      must agree with them message for message (a property test holds it to that).
     - `labels[i]` is the answer for class `i` of the model; the value sent is its text.
     - `fast_form(estimator)` returns a faster function giving the same probabilities,
       verified against the estimator, or None.
@@ -97,12 +101,20 @@ class PipelineSpec(Generic[T]):
     features: Callable[[Sequence[T]], Any]
     labels: tuple[str, ...]
     model_file: str
+    decode_batch: Callable[..., DecodedBatch] | None = None
     fast_form: Callable[[Any], ProbaFn | None] = no_fast_form
     predict_in: PredictIn = "threads"
     options: tuple[Option, ...] = ()
     examples: Examples | None = None
     training: Training | None = None
     bench_events: int = 20_000
+
+    def batch_decoder(self, options: Mapping[str, Any]
+                      ) -> Callable[[Sequence[bytes | None]], DecodedBatch]:
+        """The batch decoder, with the pipeline's option settings bound."""
+        if self.decode_batch is not None:
+            return partial(self.decode_batch, **options)
+        return partial(decode_each, partial(self.decode, **options), self.features)
 
     @property
     def env_prefix(self) -> str:

@@ -29,6 +29,13 @@ fails loudly instead of answering twice or losing offsets):
 - `faust.App.on_rebalance_start/on_rebalance_end`: hooks that hold delivery during a
   rebalance (see `BatchDeliveringApp.on_rebalance_end`).
 - `Channel.queue`: fetches queued behind a busy batch are taken together.
+- `Monitor.stream_inbound_time`, `tp_read_offsets`, `messages_received_total`,
+  `messages_received_by_topic`, `events_total`: what a stream's sensors would record,
+  recorded per batch, so Faust's liveness check ("Stream has not started processing")
+  and its monitor see batch-delivered topics progress.
+- `AIOKafkaConsumerThread.tp_last_committed_at` (the consumer's `_thread`): the same
+  check's "no recent commit", told of the commits made in transactions, which Faust's
+  own committer does not make.
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 """
@@ -36,6 +43,7 @@ fails loudly instead of answering twice or losing offsets):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
@@ -133,6 +141,27 @@ def current_generation(app: faust.App, messages: Iterable[Message]) -> list[Mess
     """The messages fetched since the last rebalance; older ones are fetched again."""
     generation = app.consumer_generation_id
     return [m for m in messages if m.generation_id == generation]
+
+
+def note_progress(app: faust.App, messages: Sequence[Message]) -> None:
+    """Tell Faust's monitor the messages reached their agent, as a stream would."""
+    monitor = app.monitor
+    now = time.monotonic()
+    last: dict[TP, int] = {}
+    for message in messages:
+        last[message.tp] = message.offset
+    for tp, offset in last.items():
+        monitor.stream_inbound_time[tp] = now
+        monitor.tp_read_offsets[tp] = offset
+    if messages:  # one routed topic per batch
+        monitor.messages_received_by_topic[messages[0].topic] += len(messages)
+    monitor.messages_received_total += len(messages)
+    monitor.events_total += len(messages)
+
+
+def note_committed(app: faust.App, tp: TP, when: float) -> None:
+    """Tell Faust's liveness check that `tp` had an offset committed at `when`."""
+    app.consumer._thread.tp_last_committed_at[tp] = when  # type: ignore[attr-defined]
 
 
 def hold(consumer: ConsumerT, messages: Iterable[Message]) -> None:

@@ -18,6 +18,7 @@ from models import heart
 from models.artifacts import LoadedModel
 from models.predictions import predictions
 from models.predictors import InThreads, OnLoop, build_predictor
+from schemas.heart import feature_rows
 from tests.agents.conftest import fetched
 from tests.examples import heart_record
 
@@ -53,15 +54,15 @@ async def test_a_forest_scores_in_the_thread_executor() -> None:
     assert isinstance(predictor, InThreads)
     model = LoadedModel(name="forest", path=Path("forest.joblib"), estimator=forest,
                         manifest={})
-    scorer = Scorer(pipeline, pipeline.spec.decode, model, predictor)
+    scorer = Scorer(pipeline, pipeline.spec.batch_decoder({}), model, predictor)
     records = [heart_record(i) for i in range(300)]
     SCORING_THREADS.clear()
-    scored = await score_events(
+    outbox = await score_events(
         fetched(pipeline.input_topic, [(str(i).encode(), r) for i, r in enumerate(records)]),
         scorer)
     ran_on = list(SCORING_THREADS)
-    expected = predictions(forest.predict_proba(heart.rows(
+    expected = predictions(forest.predict_proba(feature_rows(
         [pipeline.spec.decode(r) for r in records])), heart.LABELS).labels
-    assert [a.value.decode() for a in scored.answers if a.value] == expected
+    assert [a.value.decode() for a in outbox.answers if a.value] == expected
     assert ran_on and threading.get_ident() not in ran_on, "the forest ran on the event loop"
     assert np.unique(expected).size == 2

@@ -2,10 +2,10 @@ import numpy as np
 
 from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
-from models.heart import LABELS, fast_form, probe_rows, rows
+from models.heart import LABELS, fast_form, probe_rows
 from models.linear import LinearHeart, compile_heart
 from models.predictions import ProbaFn, predictions
-from schemas.heart import decode_heart_event
+from schemas.heart import decode_heart_event, feature_rows
 from tests.examples import DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
 MODEL = load_model(DEFAULT_MODEL_DIR / "heart.joblib").estimator
@@ -21,7 +21,7 @@ FAST = _fast()
 
 
 def _labels(proba: ProbaFn, records: list[bytes]) -> list[str]:
-    return predictions(proba(rows([decode_heart_event(r) for r in records])), LABELS).labels
+    return predictions(proba(feature_rows([decode_heart_event(r) for r in records])), LABELS).labels
 
 
 def sklearn_proba(rows: np.ndarray) -> np.ndarray:

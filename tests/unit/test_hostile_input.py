@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,13 @@ from models import heart, sentiment
 from models.artifacts import load_model
 from models.predictions import predictions
 from schemas.errors import InvalidEvent
-from schemas.heart import FEATURE_KEYS, HEART_FIELDS, decode_heart_event
+from schemas.heart import (
+    FEATURE_KEYS,
+    HEART_FIELDS,
+    decode_heart_batch,
+    decode_heart_event,
+    feature_rows,
+)
 from schemas.sentiment import decode_review
 from tests.examples import HEART_LABELS, SENTIMENT_LABELS
 
@@ -38,6 +45,18 @@ heart_keys = st.sampled_from([*FEATURE_KEYS, *(f.name for f in HEART_FIELDS), ""
 plausible_numbers = st.one_of(st.integers(-5, 1500), st.floats(-20, 1500))
 heart_objects = st.dictionaries(heart_keys, st.one_of(plausible_numbers, hostile_values),
                                 max_size=14)
+#: Records with every field, valid or with one field spoiled: the batch decoder's fast path.
+def _field_value(spec: Any) -> st.SearchStrategy[Any]:
+    if spec.codes is not None:
+        return st.sampled_from(sorted(spec.codes))
+    return st.one_of(st.integers(int(spec.low), int(spec.high)),
+                     st.floats(spec.low, spec.high), st.sampled_from(sorted(spec.also) or [1]))
+
+
+valid_records = st.fixed_dictionaries({f.json_key: _field_value(f) for f in HEART_FIELDS})
+whole_records = st.one_of(valid_records, st.tuples(
+    valid_records, heart_keys, st.one_of(plausible_numbers, hostile_scalars)).map(
+    lambda t: {**t[0], t[1]: t[2]}))
 
 
 def _as_json(value: Any) -> bytes:
@@ -59,7 +78,7 @@ def _heart_outcome(raw: bytes | None) -> str:
     for spec, value in zip(HEART_FIELDS, features, strict=True):
         assert spec.low <= value <= spec.high or value in spec.also
     assert HEART is not None, "the shipped heart model has a verified fast form"
-    [label] = predictions(HEART(heart.rows([event])), heart.LABELS).labels
+    [label] = predictions(HEART(feature_rows([event])), heart.LABELS).labels
     assert label in HEART_LABELS
     return "answered"
 
@@ -86,6 +105,24 @@ def test_heart_any_bytes(raw: bytes | None) -> None:
 @given(st.one_of(heart_objects, hostile_values))
 def test_heart_any_json(value: Any) -> None:
     _heart_outcome(_as_json(value))
+
+
+@settings(max_examples=EXAMPLES // 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(whole_records.map(_as_json), heart_objects.map(_as_json),
+                          st.binary(max_size=60), st.none()), max_size=40))
+def test_heart_batch_decoding_agrees_with_each_message(raws: list[bytes | None]) -> None:
+    batch = decode_heart_batch(raws)
+    valid, rows, rejected = [], [], []
+    for index, raw in enumerate(raws):
+        try:
+            rows.append(decode_heart_event(raw).features())
+            valid.append(index)
+        except InvalidEvent as exc:
+            rejected.append((index, exc.reason))
+    assert (batch.valid, batch.rejected) == (valid, rejected)
+    assert np.array_equal(batch.features,
+                          np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_KEYS)))
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

@@ -1,0 +1,113 @@
+"""Exactly-once: one transactional producer per input partition, named after it.
+
+aiokafka 0.14 speaks the first versions of the transaction APIs (InitProducerId,
+AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn v0), which Kafka 4.4
+still serves; the offsets it commits in a transaction carry no group generation, so a
+zombie cannot be fenced by the group (KIP-447). It is fenced the older way instead: the
+transactional id is the input partition's (`<app id>-<topic>-<partition>`), so when a
+partition moves, its new owner's `InitProducerId` bumps the epoch, aborts whatever the
+old owner left open, and every later call of the old owner fails with ProducerFenced.
+
+The new owner then reads the partition's committed offset again: an old owner's commit
+that completed after the rebalance's own read of it is seen, and the messages it covers
+are not answered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, ProducerFenced
+from faust.types import TP
+
+from config.settings import Settings
+from transport.security import client_options
+from transport.sink import Outbox, producer_options, send_outbox
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 5  # tries of one partition's transaction before the worker gives up on it
+
+
+class PartitionTransactions:
+    """The transactional producers of the input partitions this worker owns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.group_id = settings.app_id
+        self._producers: dict[TP, AIOKafkaProducer] = {}
+        self._generation: dict[TP, int | None] = {}
+        self._admin: AIOKafkaAdminClient | None = None
+
+    def transactional_id(self, tp: TP) -> str:
+        return f"{self.settings.app_id}-{tp.topic}-{tp.partition}"
+
+    async def claim(self, tp: TP, generation: int | None) -> int:
+        """Fence every older owner of `tp`, then return its committed offset (-1 for none).
+
+        Done once per partition and group generation: a producer that lived through a
+        rebalance may have been fenced meanwhile by another worker, so it is replaced.
+        """
+        old = self._producers.pop(tp, None)
+        if old is not None:
+            await old.stop()
+        producer = AIOKafkaProducer(transactional_id=self.transactional_id(tp),
+                                    **producer_options(self.settings, f"txn-{tp.partition}"))
+        await producer.start()  # InitProducerId: the fence
+        self._producers[tp] = producer
+        self._generation[tp] = generation
+        committed = await self._committed(tp)
+        logger.info("claimed %s[%d] as %s; committed offset %d", tp.topic, tp.partition,
+                    self.transactional_id(tp), committed)
+        return committed
+
+    def claimed(self, tp: TP, generation: int | None) -> bool:
+        return tp in self._producers and self._generation.get(tp) == generation
+
+    async def commit(self, tp: TP, share: Outbox, next_offset: int) -> None:
+        """Send `share` and commit `next_offset` for `tp` in one transaction.
+
+        A transaction that fails for a passing reason is aborted and sent again; a fenced
+        producer (another worker owns the partition now) or one that cannot abort raises.
+        """
+        producer = self._producers[tp]
+        offsets = {TopicPartition(tp.topic, tp.partition): next_offset}
+        for attempt in range(1, ATTEMPTS + 1):
+            await producer.begin_transaction()
+            try:
+                await send_outbox(producer, share, self.settings.label_counts_topic)
+                await producer.send_offsets_to_transaction(offsets, self.group_id)
+                await producer.commit_transaction()
+                return
+            except ProducerFenced:
+                raise
+            except KafkaError as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                logger.warning("transaction for %s[%d] failed (try %d of %d), aborting and "
+                               "sending it again: %r", tp.topic, tp.partition, attempt,
+                               ATTEMPTS, exc)
+                await producer.abort_transaction()
+                await asyncio.sleep(0.2 * attempt)
+
+    async def _committed(self, tp: TP) -> int:
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers,
+                                              **client_options(self.settings))
+            await self._admin.start()
+        aiotp = TopicPartition(tp.topic, tp.partition)
+        offsets: dict[Any, Any] = await self._admin.list_consumer_group_offsets(
+            self.group_id, partitions=[aiotp])
+        found = offsets.get(aiotp)
+        return found.offset if found is not None else -1
+
+    async def close(self) -> None:
+        for producer in self._producers.values():
+            await producer.stop()
+        self._producers.clear()
+        if self._admin is not None:
+            await self._admin.close()
