@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import faust
@@ -108,6 +110,8 @@ def decode_heart_event(raw: bytes | None) -> HeartEvent:
 
 
 
+_VALUES = itemgetter(*FEATURE_KEYS)
+_NUMBER_TYPES = frozenset({int, float})  # not bool: a JSON true is not a number here
 _CODED = [(column, np.array(sorted(spec.codes), dtype=np.float64))
           for column, spec in enumerate(HEART_FIELDS) if spec.codes is not None]
 _LOW = np.array([spec.low for spec in HEART_FIELDS])
@@ -124,22 +128,21 @@ def decode_heart_batch(raws: Sequence[bytes | None]) -> DecodedBatch:
     numpy over the whole batch and builds no record; any other message, and any row that
     fails a check, goes through `decode_heart_event`, whose answer or reason it gets.
     """
-    rows: list[list[Any]] = []
+    rows: list[tuple[Any, ...]] = []
     fast: list[int] = []
     slow: list[int] = []
     loads = orjson.loads
     for index, raw in enumerate(raws):
         try:
-            payload = loads(raw)  # type: ignore[arg-type]  # None raises TypeError
-            row = [payload[key] for key in FEATURE_KEYS]
+            rows.append(_VALUES(loads(raw)))  # type: ignore[arg-type]  # None: TypeError
+            fast.append(index)
         except (ValueError, TypeError, KeyError):
             slow.append(index)
-            continue
-        if all(type(v) is float or type(v) is int for v in row):
-            rows.append(row)
-            fast.append(index)
-        else:
-            slow.append(index)
+    if not _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(rows))):
+        numeric = [_NUMBER_TYPES.issuperset(map(type, row)) for row in rows]
+        slow = sorted(slow + [i for i, ok in zip(fast, numeric, strict=True) if not ok])
+        rows = [row for row, ok in zip(rows, numeric, strict=True) if ok]
+        fast = [i for i, ok in zip(fast, numeric, strict=True) if ok]
     matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(HEART_FIELDS))
     ok = _checks_pass(matrix)
     if not ok.all():

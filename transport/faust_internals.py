@@ -164,14 +164,17 @@ def note_committed(app: faust.App, tp: TP, when: float) -> None:
     app.consumer._thread.tp_last_committed_at[tp] = when  # type: ignore[attr-defined]
 
 
-def hold(consumer: ConsumerT, messages: Iterable[Message]) -> None:
-    """Make a rebalance or a stop wait for these messages to be answered."""
-    consumer.unacked.update(messages)
+def hold(consumer: ConsumerT, batch: Sequence[Message]) -> None:
+    """Make a rebalance or a stop wait until the batch is released.
+
+    Faust waits while any message is unacknowledged, so its last message stands for it.
+    """
+    consumer.unacked.update(batch[-1:])
 
 
-def release(consumer: ConsumerT, messages: Iterable[Message]) -> None:
-    """Stop waiting for these messages (answered, acked before any seek back)."""
-    consumer.unacked.difference_update(messages)
+def release(consumer: ConsumerT, batch: Sequence[Message]) -> None:
+    """Stop waiting for the batch (done, or acknowledged before a seek back)."""
+    consumer.unacked.difference_update(batch[-1:])
 
 
 class Consumer(faust_aiokafka.Consumer):
