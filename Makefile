@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
+QUIX_STAMP := .venvs/quix/.installed
 
 .PHONY: run test install tools kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench clean
 
@@ -56,8 +57,14 @@ train: install ## Retrain every registered pipeline's shipped model from $(DATA)
 eval: install ## Reproduce the shipped models' figures from $(DATA)
 	$(PY) -m pipelines.train --evaluate --data $(DATA)
 
-bench: install kafka ## Throughput and latency beside the baselines; prints a table and JSON
-	$(PY) bench/run.py
+bench: install kafka $(QUIX_STAMP) ## Throughput and latency beside the peers; prints a table and JSON
+	$(PY) -m bench.run
+
+$(QUIX_STAMP): pyproject.toml ## Quix Streams, the peer the bench measures, in a virtualenv of its own
+	$(PYTHON) -m venv .venvs/quix
+	.venvs/quix/bin/python -m pip install -q --upgrade pip
+	.venvs/quix/bin/python -m pip install -q -e '.[quix]'
+	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache test-output

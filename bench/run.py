@@ -1,9 +1,11 @@
-"""`make bench`: throughput and latency of the app beside its baselines, on the real broker.
+"""`make bench`: throughput and latency of the app beside the peers a user would pick instead.
 
-Each contender runs as its own process against topics pre-filled with the same events.
-Throughput is events divided by the span between the first and the last output record's
-timestamp (so process start-up is not counted); latency is output timestamp minus input
-timestamp, per key, at a fixed offered rate. Prints a table, then one line of JSON.
+Every contender runs as its own process, one after the other, on the same broker and the
+same pre-filled events (see `bench/harness.py` for how time is measured): each shipped
+pipeline's worker, the heart worker with exactly-once delivery, two heart workers sharing
+a stream, Quix Streams in its fastest and its documented form, bare Faust, the app's own
+batch delivery with nothing else to do, a plain aiokafka loop, and naive Faust. Then
+latency at fixed rates. Prints a table, then one line of JSON.
 """
 
 from __future__ import annotations
@@ -11,298 +13,219 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench.harness import (
+    BIN,
+    BOOTSTRAP,
+    HEART,
+    HEART_MODULE,
+    LOGS,
+    PIPELINES,
+    RUN,
+    TIMEOUT_S,
+    Worker,
+    create_topics,
+    delete_run_topics,
+    events,
+    examples,
+    fill,
+    output_timestamps,
+    paced_latency,
+    peak_rss_mb,
+    span_eps,
+    start,
+    stop,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from agents.replay_source import read_messages  # noqa: E402
-from pipelines.registry import SHIPPED, load  # noqa: E402
-from pipelines.spec import Examples, PipelineSpec  # noqa: E402
-
-BIN = Path(sys.executable).parent
-BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
-PARTITIONS = 4
-#: Every registered pipeline with examples runs as a contender; the baselines run heart's.
-PIPELINES = [spec for spec in load(SHIPPED) if spec.examples is not None]
-HEART = next(spec for spec in PIPELINES if spec.name == "heart")
 NAIVE_EVENTS = int(os.environ.get("BENCH_NAIVE_EVENTS", "5000"))
-LATENCY_RATE = 1000
 LATENCY_SECONDS = 30
-TIMEOUT_S = 600.0
-RUN = uuid.uuid4().hex[:6]
-LOGS = ROOT / "test-output" / "bench"
+FAST_RATE_SECONDS = 10
+QUIX_PYTHON = Path(os.environ.get("BENCH_QUIX_PYTHON", ".venvs/quix/bin/python"))
 
 
-async def create_topics(*names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
+async def worker_eps(worker: Worker, output: str, count: int) -> tuple[float, float]:
+    """A worker on a pre-filled topic: (events/s, peak RSS MB)."""
+    proc = worker.start()
     try:
-        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
-    finally:
-        await admin.close()
-
-
-async def delete_run_topics() -> None:
-    """Drop every topic this run made, its workers' internal ones included.
-
-    A broker that keeps thousands of old topics makes every full metadata read slower
-    for everyone using it, later benchmark runs too.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith("bench-") and RUN in t]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-
-
-async def fill(topic: str, values: Sequence[bytes], count: int) -> None:
-    """Pre-produce `count` events, cycling through `values`, keyed by index."""
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20,
-                                max_batch_size=1 << 20, acks="all")
-    await producer.start()
-    try:
-        pending = []
-        for i in range(count):
-            pending.append(await producer.send(topic, values[i % len(values)],
-                                               key=f"{i}".encode()))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-async def output_timestamps(topic: str, count: int) -> dict[bytes, int]:
-    """Key -> output timestamp (ms) once `count` distinct keys have arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    await consumer.start()
-    stamps: dict[bytes, int] = {}
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
-        await consumer.seek_to_beginning()
-        deadline = time.monotonic() + TIMEOUT_S
-        while len(stamps) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: {len(stamps)} of {count} outputs")
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    stamps.setdefault(r.key or b"", r.timestamp)
-        return stamps
-    finally:
-        await consumer.stop()
-
-
-def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = (LOGS / f"{name}-{RUN}.log").open("wb")
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log,
-                            stderr=subprocess.STDOUT)
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process and its children, in MB."""
-    total_kb = 0
-    for p in [pid, *_children(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return round(total_kb / 1024, 1)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return []
-    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def events(spec: PipelineSpec[Any]) -> int:
-    """How many events a pipeline's contender scores (`BENCH_<NAME>_EVENTS` to change it)."""
-    return int(os.environ.get(f"BENCH_{spec.env_prefix}_EVENTS", spec.bench_events))
-
-
-def examples(spec: PipelineSpec[Any]) -> list[bytes]:
-    shipped: Examples | None = spec.examples
-    assert shipped is not None  # PIPELINES holds only pipelines with examples
-    return read_messages(shipped)
-
-
-def worker_env(name: str, **topics: str) -> dict[str, str]:
-    """The app's settings for one contender: topics of its own unless given."""
-    own = {f"{spec.env_prefix}_{end}_TOPIC": f"bench-{name}-{spec.name}-{end.lower()}-{RUN}"
-           for spec in PIPELINES for end in ("INPUT", "OUTPUT")}
-    return {"APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
-            "BROKER_URL": f"kafka://{BOOTSTRAP}",
-            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"), **own, **topics}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def span_eps(stamps: dict[bytes, int]) -> float:
-    values = list(stamps.values())
-    return round(len(values) / max((max(values) - min(values)) / 1000, 1e-3), 1)
-
-
-async def app_worker(spec: PipelineSpec[Any], topic: str, count: int) -> tuple[float, float]:
-    """The app's worker on a pipeline's pre-filled topic: (events/s, peak RSS MB)."""
-    out = f"bench-{spec.name}-out-{RUN}"
-    await create_topics(out)
-    prefix = spec.env_prefix
-    proc = start(spec.name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
-                 worker_env(spec.name, **{f"{prefix}_INPUT_TOPIC": topic,
-                                          f"{prefix}_OUTPUT_TOPIC": out}))
-    try:
-        stamps = await output_timestamps(out, count)
+        stamps = await output_timestamps(output, count)
         return span_eps(stamps), peak_rss_mb(proc.pid)
     finally:
         stop(proc)
 
 
-async def script(name: str, path: str, topic: str, count: int, *, faust_app: bool) -> float:
-    """A baseline contender: events/s from its outputs, or from its own result file."""
-    out = f"bench-{name}-out-{RUN}"
-    await create_topics(out)
-    result = Path(tempfile.mkdtemp()) / "result"
-    env = {"BENCH_APP_ID": f"bench-{name}-{RUN}", "BROKER_URL": f"kafka://{BOOTSTRAP}",
-           "BENCH_TOPIC": topic, "BENCH_OUTPUT": out, "BENCH_EVENTS": str(count),
-           "BENCH_RESULT": str(result), "PYTHONPATH": str(ROOT)}
-    module = path.removesuffix(".py").replace("/", ".")
-    args = ([str(BIN / "faust"), "-A", module, "worker", "-l", "info", "--without-web"]
-            if faust_app else [sys.executable, "-m", module])
-    proc = start(name, args, env)
+async def script_eps(name: str, args: list[str], topic: str, count: int,
+                     **env: str) -> tuple[float, float]:
+    """A contender that is not this app: (events/s, peak RSS MB) from its output topic."""
+    output = f"bench-{name}-out-{RUN}"
+    await create_topics(outputs=[output])
+    proc = start(name, args, {"BENCH_APP_ID": f"bench-{name}-{RUN}",
+                              "BROKER_URL": f"kafka://{BOOTSTRAP}", "BENCH_TOPIC": topic,
+                              "BENCH_OUTPUT": output, "BENCH_EVENTS": str(count),
+                              "PYTHONPATH": str(Path.cwd()), **env})
     try:
-        if name.startswith("bare_"):
-            deadline = time.monotonic() + TIMEOUT_S
-            while not result.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} gave no result; see {LOGS}")
-                await asyncio.sleep(0.2)
-            return round(float(result.read_text()), 1)
-        return span_eps(await output_timestamps(out, count))
+        return span_eps(await output_timestamps(output, count)), peak_rss_mb(proc.pid)
     finally:
         stop(proc)
 
 
-async def latency() -> dict[str, float]:
-    """p50/p99/max ms from input to output at LATENCY_RATE events/s for LATENCY_SECONDS."""
-    topic, out = f"bench-lat-in-{RUN}", f"bench-lat-out-{RUN}"
-    await create_topics(topic, out)
-    proc = start("latency", [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
-                 worker_env("latency", HEART_INPUT_TOPIC=topic, HEART_OUTPUT_TOPIC=out))
-    values = examples(HEART)
-    count = LATENCY_RATE * LATENCY_SECONDS
+async def result_file_eps(name: str, module: str, topic: str, count: int) -> float:
+    """A bare ceiling that only counts what it is handed, and writes its own rate."""
+    result = Path(tempfile.mkdtemp()) / "result"
+    proc = start(name, [str(BIN / "faust"), "-A", module, "worker", "-l", "info",
+                        "--without-web"],
+                 {"BENCH_APP_ID": f"bench-{name}-{RUN}", "BROKER_URL": f"kafka://{BOOTSTRAP}",
+                  "BENCH_TOPIC": topic, "BENCH_EVENTS": str(count),
+                  "BENCH_RESULT": str(result), "PYTHONPATH": str(Path.cwd())})
     try:
-        await fill(topic, values[:1], 1)  # wait for the worker to answer before timing
-        await output_timestamps(out, 1)
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks=1)
-        await producer.start()
-        sent: dict[bytes, int] = {}
-        started = time.monotonic()
-        pending = []
-        for i in range(count):
-            delay = started + i / LATENCY_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            key = f"lat-{i}".encode()
-            now_ms = int(time.time() * 1000)
-            sent[key] = now_ms
-            pending.append(await producer.send(topic, values[i % len(values)], key=key,
-                                               timestamp_ms=now_ms))
-        await asyncio.gather(*pending)
-        await producer.stop()
-        stamps = await output_timestamps(out, count + 1)
-        delays = sorted(stamps[k] - t for k, t in sent.items())
-        return {"p50_ms": float(statistics.median(delays)),
-                "p99_ms": float(delays[int(0.99 * (len(delays) - 1))]),
-                "max_ms": float(delays[-1])}
+        deadline = time.monotonic() + TIMEOUT_S
+        while not result.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} gave no result; see {LOGS}")
+            await asyncio.sleep(0.2)
+        return round(float(result.read_text()), 1)
+    finally:
+        stop(proc)
+
+
+async def live_eps(workers: list[Worker], count: int) -> float:
+    """Workers of one app, all in the group before the stream starts: events/s."""
+    source, output = workers[0].env["HEART_INPUT_TOPIC"], workers[0].env["HEART_OUTPUT_TOPIC"]
+    procs = [w.start() for w in workers]
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not all(w.owned() for w in workers):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the workers never all owned partitions")
+            await asyncio.sleep(0.3)
+        await fill(source, examples(HEART), count)
+        return span_eps(await output_timestamps(output, count))
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+async def latency(name: str, rate: int, seconds: float,
+                  contender: str = "app", **settings: str) -> dict[str, float]:
+    """Latency of the heart worker (or the fast Quix form) at `rate` events/s."""
+    source, output = f"bench-{name}-in-{RUN}", f"bench-{name}-out-{RUN}"
+    await create_topics(source, outputs=[output])
+    if contender == "quix":
+        proc = start(name, [str(QUIX_PYTHON), "bench/quix_contender.py", "fast"],
+                     {"BENCH_APP_ID": f"bench-{name}-{RUN}", "BROKER_URL": BOOTSTRAP,
+                      "BENCH_TOPIC": source, "BENCH_OUTPUT": output,
+                      "PYTHONPATH": str(Path.cwd())})
+    else:
+        proc = Worker.of(name, HEART_MODULE, source, output, **settings).start()
+    try:
+        return await paced_latency(source, output, examples(HEART), rate, seconds)
     finally:
         stop(proc)
 
 
 async def main() -> dict[str, Any]:
-    topics = {spec.name: f"bench-{spec.name}-{RUN}" for spec in PIPELINES}
+    topics = {module: f"bench-{spec.name}-{RUN}" for module, spec in PIPELINES.items()}
     naive_topic = f"bench-naive-{RUN}"
     await create_topics(*topics.values(), naive_topic)
-    for spec in PIPELINES:
-        await fill(topics[spec.name], examples(spec), events(spec))
+    for module, spec in PIPELINES.items():
+        await fill(topics[module], examples(spec), events(spec))
     await fill(naive_topic, examples(HEART), NAIVE_EVENTS)
+    heart_topic, heart_events = topics[HEART_MODULE], events(HEART)
+    quix = [str(QUIX_PYTHON), "bench/quix_contender.py"]
 
-    results: dict[str, Any] = {}
-    for spec in PIPELINES:
-        eps, rss = await app_worker(spec, topics[spec.name], events(spec))
-        results |= {f"{spec.name}_eps": eps, f"{spec.name}_rss_mb": rss,
-                    f"{spec.name}_events": events(spec)}
-    heart_topic, heart_events = topics[HEART.name], events(HEART)
-    bare = await script("bare_faust", "bench/bare_faust.py", heart_topic, heart_events,
-                        faust_app=True)
-    batches = await script("bare_batches", "bench/bare_batches.py", heart_topic, heart_events,
-                           faust_app=True)
-    plain = await script("aiokafka_loop", "bench/aiokafka_loop.py", heart_topic, heart_events,
-                         faust_app=False)
-    naive = await script("naive_faust", "bench/naive_faust.py", naive_topic, NAIVE_EVENTS,
-                         faust_app=True)
-    lat = await latency()
-    heart_eps = results["heart_eps"]
+    r: dict[str, Any] = {}
+    for module, spec in PIPELINES.items():
+        output = f"bench-{spec.name}-out-{RUN}"
+        await create_topics(outputs=[output])
+        worker = Worker.of(spec.name, module, topics[module], output)
+        eps, rss = await worker_eps(worker, output, events(spec))
+        r |= {f"{spec.name}_eps": eps, f"{spec.name}_rss_mb": rss,
+              f"{spec.name}_events": events(spec)}
+    eos_output = f"bench-heart_eos-out-{RUN}"
+    await create_topics(outputs=[eos_output])
+    r["heart_eos_eps"], r["heart_eos_rss_mb"] = await worker_eps(
+        Worker.of("heart_eos", HEART_MODULE, heart_topic, eos_output,
+                  PROCESSING_GUARANTEE="exactly_once"), eos_output, heart_events)
+    r["quix_fast_eps"], r["quix_rss_mb"] = await script_eps(
+        "quix_fast", [*quix, "fast"], heart_topic, heart_events)
+    r["quix_documented_eps"], _ = await script_eps(
+        "quix_documented", [*quix, "documented"], naive_topic, NAIVE_EVENTS)
+    r["bare_faust_eps"] = await result_file_eps("bare_faust", "bench.bare_faust", heart_topic,
+                                                heart_events)
+    r["bare_batches_eps"] = await result_file_eps("bare_batches", "bench.bare_batches",
+                                                  heart_topic, heart_events)
+    r["aiokafka_eps"], _ = await script_eps(
+        "aiokafka_loop", [sys.executable, "-m", "bench.aiokafka_loop"], heart_topic,
+        heart_events)
+    r["naive_eps"], _ = await script_eps(
+        "naive_faust", [str(BIN / "faust"), "-A", "bench.naive_faust", "worker", "-l", "info",
+                        "--without-web"], naive_topic, NAIVE_EVENTS)
+
+    for n in (1, 2):
+        source, output = f"bench-live{n}-{RUN}", f"bench-live{n}-out-{RUN}"
+        await create_topics(source, outputs=[output])
+        first = Worker.of(f"live{n}", HEART_MODULE, source, output)
+        r[f"workers{n}_eps"] = await live_eps(
+            [first, *(first.twin(f"live{n}-{i}") for i in range(1, n))], heart_events)
+    r["two_workers_eps"] = r.pop("workers2_eps")
+    r["one_worker_live_eps"] = r.pop("workers1_eps")
+
+    r |= await latency("latency", 1000, LATENCY_SECONDS)
+    quix_latency = await latency("latency_quix", 1000, LATENCY_SECONDS, contender="quix")
+    r["quix_p50_ms"], r["quix_p99_ms"] = quix_latency["p50_ms"], quix_latency["p99_ms"]
+    eos_latency = await latency("latency_eos", 1000, LATENCY_SECONDS,
+                                PROCESSING_GUARANTEE="exactly_once")
+    r["p50_eos_ms"], r["p99_eos_ms"] = eos_latency["p50_ms"], eos_latency["p99_ms"]
+    fast = await latency("latency_10k", 10_000, FAST_RATE_SECONDS)
+    r["p50_10k_ms"], r["p99_10k_ms"] = fast["p50_ms"], fast["p99_ms"]
+
+    heart = r["heart_eps"]
     return {
-        **results, "bare_faust_eps": bare, "aiokafka_eps": plain, "naive_eps": naive,
-        "bare_batches_eps": batches,
-        "heart_vs_bare": round(heart_eps / bare, 3),
-        "heart_vs_aiokafka": round(heart_eps / plain, 3),
-        "heart_vs_bare_batches": round(heart_eps / batches, 3),
-        **lat, "rss_mb": max(results[f"{spec.name}_rss_mb"] for spec in PIPELINES),
+        **r,
+        "heart_vs_quix": round(heart / r["quix_fast_eps"], 3),
+        "heart_vs_aiokafka": round(heart / r["aiokafka_eps"], 3),
+        "heart_vs_bare": round(heart / r["bare_faust_eps"], 3),
+        "heart_vs_bare_batches": round(heart / r["bare_batches_eps"], 3),
+        "eos_vs_alo": round(r["heart_eos_eps"] / heart, 3),
+        "two_vs_one_worker": round(r["two_workers_eps"] / r["one_worker_live_eps"], 3),
+        "rss_mb": max(r[f"{spec.name}_rss_mb"] for spec in PIPELINES.values()),
         "naive_events": NAIVE_EVENTS,
     }
 
 
 def table(r: dict[str, Any]) -> str:
+    def eps(key: str) -> str:
+        return f"{r[key]:,.0f} events/s"
+
     rows = [
-        *((f"{spec.name} pipeline (this app, end to end)", f"{r[f'{spec.name}_eps']:,.0f} events/s")
-          for spec in PIPELINES),
-        ("bare Faust iteration (framework ceiling)", f"{r['bare_faust_eps']:,.0f} events/s"),
-        ("bare batch delivery (this app's ceiling)", f"{r['bare_batches_eps']:,.0f} events/s"),
-        ("plain aiokafka batched loop (Python ceiling)", f"{r['aiokafka_eps']:,.0f} events/s"),
-        ("naive Faust, one event at a time", f"{r['naive_eps']:,.0f} events/s"),
-        ("heart / bare Faust", f"{r['heart_vs_bare']:.2f}"),
-        ("heart / bare batch delivery", f"{r['heart_vs_bare_batches']:.2f}"),
+        *((f"{spec.name} pipeline (this app, one worker)", eps(f"{spec.name}_eps"))
+          for spec in PIPELINES.values()),
+        ("heart pipeline, exactly-once", eps("heart_eos_eps")),
+        ("heart, two workers / one (stream sent once both joined)",
+         f"{r['two_workers_eps']:,.0f} / {r['one_worker_live_eps']:,.0f}"),
+        ("Quix Streams, fastest per-message form", eps("quix_fast_eps")),
+        ("Quix Streams, as its docs show ML", eps("quix_documented_eps")),
+        ("bare Faust iteration (framework ceiling)", eps("bare_faust_eps")),
+        ("bare batch delivery (this app's ceiling)", eps("bare_batches_eps")),
+        ("plain aiokafka batched loop", eps("aiokafka_eps")),
+        ("naive Faust, one event at a time", eps("naive_eps")),
+        ("heart / Quix fastest", f"{r['heart_vs_quix']:.2f}"),
         ("heart / aiokafka loop", f"{r['heart_vs_aiokafka']:.2f}"),
-        (f"latency at {LATENCY_RATE}/s: p50 / p99 / max",
+        ("exactly-once / at-least-once", f"{r['eos_vs_alo']:.2f}"),
+        ("latency at 1,000/s: p50 / p99 / max",
          f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} ms"),
+        ("latency at 1,000/s, exactly-once: p50 / p99",
+         f"{r['p50_eos_ms']:.0f} / {r['p99_eos_ms']:.0f} ms"),
+        ("latency at 1,000/s, Quix fastest: p50 / p99",
+         f"{r['quix_p50_ms']:.0f} / {r['quix_p99_ms']:.0f} ms"),
+        ("latency at 10,000/s: p50 / p99", f"{r['p50_10k_ms']:.0f} / {r['p99_10k_ms']:.0f} ms"),
         *((f"peak RSS, {spec.name} worker (+ its processes)",
-           f"{r[f'{spec.name}_rss_mb']:.0f} MB") for spec in PIPELINES),
+           f"{r[f'{spec.name}_rss_mb']:.0f} MB") for spec in PIPELINES.values()),
+        ("peak RSS, Quix fastest", f"{r['quix_rss_mb']:.0f} MB"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"| {k:<{width}} | {v:>22} |" for k, v in rows)

@@ -1,0 +1,250 @@
+"""What the benchmarks share: topics, pre-filled and paced input, output timestamps, processes.
+
+Throughput is events divided by the span between the first and the last output
+record's timestamp (so process start-up is not counted); latency is output timestamp
+minus input timestamp, per key. Output topics are created with
+`message.timestamp.type=LogAppendTime`, so every contender's outputs are stamped by the
+broker when they land, whatever its client does with timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from agents.replay_source import read_messages
+from pipelines.registry import SHIPPED, load
+from pipelines.spec import PipelineSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BIN = Path(sys.executable).parent
+BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
+PARTITIONS = 4
+TIMEOUT_S = 600.0
+RUN = uuid.uuid4().hex[:6]
+LOGS = ROOT / "test-output" / "bench"
+#: Module -> pipeline, for every shipped pipeline with examples to send.
+PIPELINES = {module: spec for module in SHIPPED for spec in load([module])
+             if spec.examples is not None}
+HEART_MODULE = next(m for m, spec in PIPELINES.items() if spec.name == "heart")
+HEART = PIPELINES[HEART_MODULE]
+
+
+def events(spec: PipelineSpec[Any]) -> int:
+    """How many events a pipeline's contenders score (`BENCH_<NAME>_EVENTS` to change it)."""
+    return int(os.environ.get(f"BENCH_{spec.env_prefix}_EVENTS", spec.bench_events))
+
+
+def examples(spec: PipelineSpec[Any]) -> list[bytes]:
+    if spec.examples is None:
+        raise ValueError(f"{spec.name} has no examples to send")
+    return read_messages(spec.examples)
+
+
+async def create_topics(*names: str, outputs: Sequence[str] = ()) -> None:
+    """Input topics as they are, output topics stamped by the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        stamped = {"message.timestamp.type": "LogAppendTime"}
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names]
+                                  + [NewTopic(n, PARTITIONS, 1, topic_configs=stamped)
+                                     for name in outputs for n in (name, f"{name}-dlq")])
+    finally:
+        await admin.close()
+
+
+async def delete_run_topics() -> None:
+    """Drop every topic this run made, its workers' internal ones included.
+
+    A broker that keeps thousands of old topics makes every full metadata read slower
+    for everyone using it, later benchmark runs too.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith("bench-") and RUN in t]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+
+
+async def fill(topic: str, values: Sequence[bytes], count: int) -> None:
+    """Pre-produce `count` events, cycling through `values`, keyed by index."""
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20,
+                                max_batch_size=1 << 20, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for i in range(count):
+            pending.append(await producer.send(topic, values[i % len(values)],
+                                               key=f"{i}".encode()))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def output_timestamps(topic: str, count: int) -> dict[bytes, int]:
+    """Key -> output timestamp (ms) once `count` distinct keys have arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    stamps: dict[bytes, int] = {}
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(stamps) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: {len(stamps)} of {count} outputs")
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    stamps.setdefault(r.key or b"", r.timestamp)
+        return stamps
+    finally:
+        await consumer.stop()
+
+
+def span_eps(stamps: dict[bytes, int]) -> float:
+    values = list(stamps.values())
+    return round(len(values) / max((max(values) - min(values)) / 1000, 1e-3), 1)
+
+
+def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = (LOGS / f"{name}-{RUN}.log").open("wb")
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its children, in MB."""
+    total_kb = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Worker:
+    """A `faust -A app worker` of one pipeline, on topics of the run's own."""
+
+    name: str
+    env: dict[str, str]
+
+    @classmethod
+    def of(cls, name: str, module: str, source: str, output: str, **settings: str) -> Worker:
+        spec = PIPELINES[module]
+        return cls(name, {
+            "APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
+            "BROKER_URL": f"kafka://{BOOTSTRAP}", "PIPELINES": module,
+            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"),
+            f"{spec.env_prefix}_INPUT_TOPIC": source,
+            f"{spec.env_prefix}_OUTPUT_TOPIC": output, **settings})
+
+    def twin(self, name: str) -> Worker:
+        """Another worker of the same app: same group and topics, its own port and data."""
+        return Worker(name, {**self.env, "WEB_PORT": str(free_port()),
+                             "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-")})
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return start(self.name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],
+                     self.env)
+
+    def owned(self) -> int:
+        """Input partitions this worker owns once its group has settled (0 while not)."""
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.env['WEB_PORT']}/stats", timeout=2) as reply:
+                stats = json.loads(reply.read())
+        except OSError:
+            return 0
+        if stats["worker"]["rebalancing"]:
+            return 0
+        return sum(len(ps) for ps in stats["worker"]["assigned"].values())
+
+
+async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: int,
+                        seconds: float) -> dict[str, float]:
+    """p50/p99/max ms from input to output, sending `rate` events/s for `seconds`.
+
+    Waits for one answer first, so a contender's start-up is not counted.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks=1)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, values[0], key=b"warm-up")
+        await output_timestamps(output, 1)
+        count = int(rate * seconds)
+        sent: dict[bytes, int] = {}
+        started = time.monotonic()
+        pending = []
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"lat-{i}".encode()
+            now_ms = int(time.time() * 1000)
+            sent[key] = now_ms
+            pending.append(await producer.send(topic, values[i % len(values)], key=key,
+                                               timestamp_ms=now_ms))
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    stamps = await output_timestamps(output, count + 1)
+    delays = sorted(stamps[k] - t for k, t in sent.items())
+    return {"p50_ms": float(statistics.median(delays)),
+            "p99_ms": float(delays[int(0.99 * (len(delays) - 1))]),
+            "max_ms": float(delays[-1])}

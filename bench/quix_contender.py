@@ -1,0 +1,135 @@
+"""Quix Streams scoring the heart stream, in the two forms a user would pick it up in.
+
+    python bench/quix_contender.py fast|documented
+
+- `fast`: the fastest per-message form we could write: the raw bytes decoded with orjson,
+  the app's field checks, the shipped model's linear form evaluated in plain Python for
+  the one row, and bad input to `<output>-dlq` with the reason in a header.
+- `documented`: as Quix's docs show ML: JSON in, the fitted scikit-learn pipeline's
+  `predict` on one row per message in `sdf.apply`.
+
+Runs until stopped, like a worker; the bench reads its output topic. Settings from the
+environment: BROKER_URL, BENCH_APP_ID (consumer group), BENCH_TOPIC, BENCH_OUTPUT.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from quixstreams import Application
+
+from models.artifacts import load_model
+from models.heart import LABELS
+from models.linear import LinearHeart, compile_heart
+from schemas.errors import InvalidEvent
+from schemas.heart import FEATURE_KEYS, HEART_FIELDS
+
+MODEL = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator
+NO_RISK, RISK = (label.encode() for label in LABELS)
+
+
+class ScalarHeart:
+    """The linear form's terms as plain Python numbers, for one row at a time."""
+
+    def __init__(self, linear: LinearHeart) -> None:
+        self.intercept = linear.intercept
+        self.codes = [(t.column, dict(zip(t.codes.tolist(), t.weights.tolist(), strict=True)))
+                      for t in linear.code_terms]
+        self.scaled = list(zip(linear.scaled_columns.tolist(), linear.scaled_mean.tolist(),
+                               linear.scaled_weights.tolist(), strict=True))
+        self.fill = (linear.fill_column, linear.fill_value, *linear.fill_mean.tolist(),
+                     *linear.fill_weights.tolist())
+        self.passthrough = list(zip(linear.passthrough_columns.tolist(),
+                                    linear.passthrough_weights.tolist(), strict=True))
+
+    def at_risk(self, row: tuple[float, ...]) -> bool:
+        """p >= 0.5, i.e. the decision function >= 0."""
+        z: float = self.intercept
+        for column, weights in self.codes:
+            z += weights.get(row[column], 0.0)
+        for column, mean, weight in self.scaled:
+            z += (row[column] - mean) * weight
+        column, fill_value, value_mean, flag_mean, value_weight, flag_weight = self.fill
+        missing = row[column] == 0
+        z += ((fill_value if missing else row[column]) - value_mean) * value_weight
+        z += (float(missing) - flag_mean) * flag_weight
+        for column, weight in self.passthrough:
+            z += row[column] * weight
+        return z >= 0
+
+
+def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
+    linear = compile_heart(MODEL)
+    assert linear is not None, "the shipped heart model has a linear form"
+    scalar = ScalarHeart(linear)
+    values = itemgetter(*FEATURE_KEYS)
+    checks = [(f.codes, f.low, f.high, f.also) for f in HEART_FIELDS]
+    reason: list[bytes] = []  # the current message's, for its headers and topic
+
+    def score(raw: bytes) -> bytes:
+        reason.clear()
+        try:
+            row = values(orjson.loads(raw))
+            for value, (codes, low, high, also) in zip(row, checks, strict=True):
+                if type(value) is not int and type(value) is not float:
+                    raise ValueError
+                if not math.isfinite(value):
+                    raise ValueError
+                if codes is not None:
+                    if value not in codes:
+                        raise ValueError
+                elif not (low <= value <= high or value in also):
+                    raise ValueError
+        except (ValueError, TypeError, KeyError):
+            reason.append(_reason(raw).encode())
+            return raw
+        return RISK if scalar.at_risk(row) else NO_RISK
+
+    sdf = app.dataframe(source).apply(score)
+    sdf = sdf.set_headers(lambda value, key, timestamp, headers:
+                          [("error.reason", reason[0])] if reason else headers)
+    sdf.to_topic(lambda value, key, timestamp, headers: dlq if reason else output)
+
+
+def _reason(raw: bytes) -> str:
+    """The app's own reason for a message the fast checks turned away."""
+    from schemas.heart import decode_heart_event
+
+    try:
+        decode_heart_event(raw)
+    except InvalidEvent as exc:
+        return exc.reason
+    return "not the demo's spaced keys"
+
+
+def documented(app: Application, source: Any, output: Any, dlq: Any) -> None:
+    def predict(row: dict[str, Any]) -> str:
+        return LABELS[int(MODEL.predict([[row[key] for key in FEATURE_KEYS]])[0])]
+
+    app.dataframe(source).apply(predict).to_topic(output)
+
+
+def main() -> None:
+    form = {"fast": fast, "documented": documented}[sys.argv[1]]
+    app = Application(broker_address=os.environ["BROKER_URL"].removeprefix("kafka://"),
+                      consumer_group=os.environ["BENCH_APP_ID"], auto_offset_reset="earliest")
+    raw = "bytes" if form is fast else "json"
+    source = app.topic(os.environ["BENCH_TOPIC"], key_deserializer="bytes",
+                       value_deserializer=raw)
+    out_format = "bytes" if form is fast else "str"
+    output = app.topic(os.environ["BENCH_OUTPUT"], key_serializer="bytes",
+                       value_serializer=out_format)
+    dlq = app.topic(os.environ["BENCH_OUTPUT"] + "-dlq", key_serializer="bytes",
+                    value_serializer="bytes")
+    form(app, source, output, dlq)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()
