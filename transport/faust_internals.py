@@ -36,6 +36,22 @@ fails loudly instead of answering twice or losing offsets):
 - `AIOKafkaConsumerThread.tp_last_committed_at` (the consumer's `_thread`): the same
   check's "no recent commit", told of the commits made in transactions, which Faust's
   own committer does not make.
+- `Consumer._new_consumer_thread()`, `AIOKafkaConsumerThread._create_worker_consumer()`
+  and the aiokafka consumer's `_fetch_max_wait_ms`: aiokafka keeps one fetch request in
+  flight per broker and leaves out of it the partitions whose records are still waiting
+  to be taken; Faust hard-codes the broker's wait for such a request at 1.5 s. A request
+  sent while the input partitions' records were still being handed over waits on the
+  others, and the stream stalled for up to 1.5 s; it is 100 ms here (`FETCH_MAX_WAIT_MS`).
+- `AIOKafkaConsumerThread._highwaters()`: with exactly-once, Faust takes a changelog's
+  end from the last stable offset the consumer saw in a fetch response, which is None
+  for a partition not fetched yet: recovery then believed every changelog empty and
+  started each table from zero after a restart. Asked of the broker instead
+  (`end_offsets`, which a read_committed consumer answers with the last stable offset).
+- `Consumer._paused_partitions`, `Consumer._thread` and its `thread_loop`: Faust "pauses"
+  a partition only in its own bookkeeping (it stops asking for it), while aiokafka keeps
+  fetching it. Records of such a partition (a table's changelog, after recovery) then sit
+  in aiokafka's buffer, and whenever one appears aiokafka stops fetching from that broker
+  for its 100 ms prefetch backoff. Faust's pauses are made aiokafka's too.
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 """
@@ -43,27 +59,30 @@ fails loudly instead of answering twice or losing offsets):
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.channels import Channel
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ChannelT, ConsumerT, Message, TopicT, TransportT
 from mode import ServiceT
 
 YIELD_EVERY = 100  # messages delivered between turns given to the rest of the loop
+FETCH_MAX_WAIT_MS = 100  # longest a fetch request waits at the broker for new records
 QUEUED_BATCHES = 4  # fetched batches a routed agent may have waiting
 
 #: Attributes the consumer instance must have (set in Faust's Consumer.__init__).
 CONSUMER_ATTRIBUTES = ("_read_offset", "_commit_every", "_n_acked", "_unacked_messages",
-                       "unacked", "callback", "suspend_flow", "diag", "getmany", "commit",
-                       "ack")
+                       "_paused_partitions", "unacked", "callback", "suspend_flow", "diag",
+                       "getmany", "commit", "ack")
 #: Methods the classes must define.
 CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust.App, "_new_transport"),
@@ -71,6 +90,12 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust.App, "on_rebalance_end"),
     (faust_aiokafka.Consumer, "_drain_messages"),
     (faust_aiokafka.Consumer, "_add_gap"),
+    (faust_aiokafka.Consumer, "_new_consumer_thread"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_highwaters"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
+    (AIOKafkaConsumer, "pause"),
+    (AIOKafkaConsumer, "resume"),
     (Channel, "queue"),
     (AIOKafkaProducer, "create_batch"),
     (AIOKafkaProducer, "send_batch"),
@@ -84,6 +109,8 @@ def missing_private_api(consumer: ConsumerT) -> list[str]:
                for cls, name in CLASS_METHODS if not hasattr(cls, name)]
     missing += [f"{type(consumer).__name__} instance attribute {name}"
                 for name in CONSUMER_ATTRIBUTES if not hasattr(consumer, name)]
+    if "self._fetch_max_wait_ms" not in inspect.getsource(AIOKafkaConsumer.__init__):
+        missing.append("aiokafka.AIOKafkaConsumer instance attribute _fetch_max_wait_ms")
     if not hasattr(Message(topic="t", partition=0, offset=0, timestamp=0.0,
                            timestamp_type=0, headers=[], key=None, value=None,
                            checksum=None), "generation_id"):
@@ -177,8 +204,49 @@ def release(consumer: ConsumerT, batch: Sequence[Message]) -> None:
     consumer.unacked.difference_update(batch[-1:])
 
 
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """The thread aiokafka runs in, with a shorter broker-side wait for fetches."""
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start
+        return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        ends: Mapping[TP, int] = await self._ensure_consumer().end_offsets(partitions)
+        return ends
+
+
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering routed topics a batch at a time."""
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        super().pause_partitions(tps)
+        self._pause_in_fetcher()
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        super().resume_partitions(tps)
+        self._pause_in_fetcher()
+
+    def _pause_in_fetcher(self) -> None:
+        """Make aiokafka fetch exactly what Faust asks for: pause what Faust paused."""
+        thread = self._thread
+
+        def apply() -> None:
+            try:
+                fetcher = thread._ensure_consumer()
+            except ConsumerNotStarted:
+                return  # it starts with nothing paused and fetches what Faust asks
+            assigned = fetcher.assignment()
+            paused = {TopicPartition(tp.topic, tp.partition) for tp in self._paused_partitions}
+            fetcher.pause(*(assigned & paused))
+            fetcher.resume(*(assigned - paused))
+
+        if not thread.thread_loop.is_closed():
+            thread.thread_loop.call_soon_threadsafe(apply)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         while not (self.should_stop or fetcher.should_stop):

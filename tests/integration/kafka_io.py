@@ -30,10 +30,15 @@ async def read_until(
     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     *,
     timeout: float = 60.0,
+    committed_only: bool = False,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the beginning until `done(records)` holds; fail at the deadline."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    """Read `topic` from the beginning until `done(records)` holds; fail at the deadline.
+
+    `committed_only` reads as exactly-once consumers do (`isolation.level=read_committed`).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+        isolation_level="read_committed" if committed_only else "read_uncommitted")
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -1,87 +1,128 @@
-"""A worker killed with SIGKILL in the middle of a stream loses nothing once restarted."""
+"""A worker killed with SIGKILL three times in the middle of a steady stream, for each guarantee.
+
+At least once: nothing is lost, and a kill repeats at most what was acknowledged but not
+yet committed. Exactly once: read as a read_committed consumer reads (ours and kcat),
+every input has exactly one answer or dead letter, and the table counts exactly them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import signal
+import subprocess
 import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.examples import heart_record
 from tests.integration.conftest import OUTPUT, Worker, make_worker
-from tests.integration.kafka_io import (
-    produce,
-    read_until,
-    records_in,
-    wait_for,
-    wait_for_async,
-)
+from tests.integration.kafka_io import produce, read_until, records_in, wait_for, wait_for_async
 
-EVENTS = 20_000
+EVENTS = 50_000
+CHUNK = 250
+RATE = 1_000  # events/s: the stream lasts 50 s, the kills land in it
+KILL_AFTER = (8_000, 20_000, 32_000)  # events sent (a restart takes up to about 12 s)
 BAD_EVERY = 97  # about 1% of the stream is malformed and must end in the dead-letter topic
 
 
-def _counted(worker: Worker) -> int:
+def _counted(worker: Worker) -> dict[str, int]:
     heart = worker.stats()["pipelines"].get("heart", {"labels": {}, "dead_letters": 0})
-    return int(sum(heart["labels"].values()) + heart["dead_letters"])
+    return {**heart["labels"], "dead letters": heart["dead_letters"]}
 
 
-async def test_sigkill_mid_stream_loses_nothing(bootstrap: str, tmp_path: Path) -> None:
-    worker = make_worker(bootstrap, tmp_path, "crash", BROKER_SESSION_TIMEOUT_SECONDS="8")
-    s = worker.settings
-    heart_pipe = s.pipeline("heart")
+def _kcat_keys(bootstrap: str, topic: str) -> list[str]:
+    """The keys kcat reads from `topic` as a read_committed consumer."""
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is not installed: `make test` installs it (apt-get install kcat)"
+    done = subprocess.run([kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
+                           "-q", "-X", "isolation.level=read_committed", "-f", "%k\n"],
+                          capture_output=True, timeout=120, check=True)
+    return done.stdout.decode().split()
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee: str) -> None:
+    worker = make_worker(bootstrap, tmp_path, f"crash-{guarantee}",
+                         BROKER_SESSION_TIMEOUT_SECONDS="6", PROCESSING_GUARANTEE=guarantee)
+    heart = worker.settings.pipeline("heart")
+    exactly = guarantee == "exactly_once"
     run = uuid.uuid4().hex[:6]
     records = [(f"{run}-{i}".encode(),
                 b'{"age": "old"}' if i % BAD_EVERY == 0 else heart_record(i))
                for i in range(EVENTS)]
     keys = {k for k, _ in records}
-    bad = sum(1 for i in range(EVENTS) if i % BAD_EVERY == 0)
+    sent = 0
+
+    async def stream_in() -> None:
+        nonlocal sent
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for start in range(0, EVENTS, CHUNK):
+            await asyncio.sleep(max(0.0, started + start / RATE - loop.time()))
+            await produce(bootstrap, heart.input_topic, records[start : start + CHUNK])
+            sent = start + CHUNK
 
     worker.start()
+    kills = []
     try:
-        await produce(bootstrap, heart_pipe.input_topic, records)
-        progress = 0
+        producing = asyncio.ensure_future(stream_in())
+        for threshold in KILL_AFTER:
+            before = await records_in(bootstrap, heart.output_topic)
 
-        async def some_answered() -> bool:
-            nonlocal progress
-            progress = await records_in(bootstrap, heart_pipe.output_topic)
-            return progress >= EVENTS // 4
+            async def due(threshold: int = threshold, before: int = before) -> bool:
+                answered = await records_in(bootstrap, heart.output_topic)
+                return sent >= threshold and answered > before
 
-        await wait_for_async(some_answered, "a quarter of the stream to be answered")
-        worker.stop(signal.SIGKILL)
-        assert worker.process is not None and worker.process.returncode == -signal.SIGKILL
-        answered_before_kill = await records_in(bootstrap, heart_pipe.output_topic)
-        assert answered_before_kill < EVENTS - bad, "the worker finished before it was killed"
-
-        worker.start()
-        outputs = await read_until(bootstrap, heart_pipe.output_topic,
+            await wait_for_async(due, f"{threshold} events sent and answers since the start")
+            worker.stop(signal.SIGKILL)
+            kills.append(sent)
+            worker.start()
+        await producing
+        assert sent == EVENTS and kills[-1] < EVENTS, "the kills did not land mid-stream"
+        bad = sum(1 for k, v in records if v.startswith(b'{"age": "old"'))
+        outputs = await read_until(bootstrap, heart.output_topic,
                                    lambda rs: len({r.key for r in rs}) >= EVENTS - bad,
-                                   timeout=240)
-        dead = await read_until(bootstrap, heart_pipe.dlq_topic,
-                                lambda rs: len({r.key for r in rs}) >= bad, timeout=60)
-        answered = {r.key for r in outputs} | {r.key for r in dead}
-        assert answered == keys  # lost: 0
-        duplicates = len(outputs) + len(dead) - EVENTS
-        written = len(outputs) + len(dead)
-        # Counts are sent with each batch's answers, before the batch's commit, so a batch
-        # answered again is counted again and the table follows the records written. Two
-        # things can each put it off by up to a batch per crash: the kill falling between
-        # a batch's count delta and the last of its answers being written (the delta
-        # counts answers that were never written), and between a delta added to the table
-        # and its commit (the delta is added again).
-        bound = 2 * s.batch_size
-        await wait_for(lambda: abs(_counted(worker) - written) <= bound,
-                       f"the table to count the {written} records written, +-{bound}",
-                       timeout=60)
-        per_key = Counter(r.key for r in outputs)
+                                   timeout=240, committed_only=exactly)
+        dead = await read_until(bootstrap, heart.dlq_topic,
+                                lambda rs: len({r.key for r in rs}) >= bad,
+                                timeout=120, committed_only=exactly)
+        answered = Counter(r.key for r in outputs) + Counter(r.key for r in dead)
+        lost = len(keys - set(answered))
+        duplicated = sum(answered.values()) - len(set(answered))
+        expected = {**Counter(r.value.decode() for r in outputs), "dead letters": len(dead)}
+        if exactly:
+            try:
+                await wait_for(lambda: _counted(worker) == expected,
+                               f"the table to count exactly {expected}", timeout=90)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; it counts {_counted(worker)}") from None
+            table_error = 0
+        else:
+            written = len(outputs) + len(dead)
+            bound = 2 * len(kills) * worker.settings.batch_size
+            await wait_for(lambda: abs(sum(_counted(worker).values()) - written) <= bound,
+                           f"the table to count the {written} records written, +-{bound}",
+                           timeout=90)
+            table_error = sum(_counted(worker).values()) - written
+        figures = {"guarantee": guarantee, "events": EVENTS, "malformed": bad,
+                   "kills": len(kills), "killed_after_sent": kills, "lost": lost,
+                   "duplicated": duplicated, "table_error": table_error}
+        if exactly:
+            seen_by_kcat = (_kcat_keys(bootstrap, heart.output_topic)
+                            + _kcat_keys(bootstrap, heart.dlq_topic))
+            figures["kcat_records"] = len(seen_by_kcat)
+            figures["kcat_distinct_keys"] = len(set(seen_by_kcat))
         OUTPUT.mkdir(exist_ok=True)
-        (OUTPUT / "crash-figures.json").write_text(json.dumps({
-            "events": EVENTS, "malformed": bad, "crashes": 1,
-            "answered_before_kill": answered_before_kill, "lost": len(keys - answered),
-            "duplicated": duplicates, "keys_answered_twice": sum(n > 1 for n in per_key.values()),
-            "counted": _counted(worker),
-        }))
+        (OUTPUT / f"crash-figures-{guarantee}.json").write_text(json.dumps(figures))
     finally:
         worker.stop()
-
+    assert lost == 0
+    if exactly:
+        assert duplicated == 0
+        assert figures["kcat_records"] == figures["kcat_distinct_keys"] == EVENTS
+    else:
+        assert duplicated <= 2 * len(kills) * worker.settings.batch_size
