@@ -22,9 +22,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -160,7 +160,6 @@ class ExactlyOnce:
     def __init__(self, app: faust.App, transactions: PartitionTransactions) -> None:
         self.app = app
         self.transactions = transactions
-        self._tails: dict[TP, Awaitable[Any]] = {}
         self._committed: dict[TP, int] = {}
 
     async def admit(self, batch: Batch) -> Batch:
@@ -173,21 +172,12 @@ class ExactlyOnce:
         return Batch([m for m in batch.messages if m.offset >= committed[m.tp]])
 
     async def deliver(self, batch: Batch, outbox: Outbox) -> None:
-        """One transaction per input partition, after that partition's previous one."""
-        done = [self._after_previous(tp, outbox.only(tp.partition), offset)
-                for tp, offset in batch.last_offsets().items()]
-        await asyncio.gather(*done)
+        """Each input partition's share goes in that partition's next transaction."""
+        last = batch.last_offsets()
+        await asyncio.gather(*(self.transactions.commit_soon(tp, outbox.only(tp.partition),
+                                                             offset + 1)
+                               for tp, offset in last.items()))
+        now = time.monotonic()
+        for tp in last:
+            faust_internals.note_committed(self.app, tp, now)
         faust_internals.release(self.app.consumer, batch.messages)
-
-    def _after_previous(self, tp: TP, share: Outbox, offset: int) -> Awaitable[Any]:
-        previous = self._tails.get(tp)
-
-        async def commit() -> None:
-            if previous is not None:
-                await previous
-            await self.transactions.commit(tp, share, offset + 1)
-            faust_internals.note_committed(self.app, tp, time.monotonic())
-
-        task = asyncio.ensure_future(commit())
-        self._tails[tp] = task
-        return task

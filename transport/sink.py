@@ -80,6 +80,17 @@ class Outbox:
                       [r for r in self.dead_letters if r.partition == partition],
                       Counter({k: n for k, n in self.counts.items() if k[0] == partition}))
 
+    @classmethod
+    def merged(cls, outboxes: Sequence[Outbox]) -> Outbox:
+        """One outbox holding the records of several of one pipeline, in order."""
+        first = outboxes[0]
+        merged = cls(first.pipeline, first.output_topic, first.dlq_topic)
+        for outbox in outboxes:
+            merged.answers += outbox.answers
+            merged.dead_letters += outbox.dead_letters
+            merged.counts.update(outbox.counts)
+        return merged
+
     def label_counts(self) -> Counter[str]:
         totals: Counter[str] = Counter()
         for (_, label), n in self.counts.items():

@@ -11,6 +11,10 @@ old owner left open, and every later call of the old owner fails with ProducerFe
 The new owner then reads the partition's committed offset again: an old owner's commit
 that completed after the rebalance's own read of it is seen, and the messages it covers
 are not answered twice.
+
+A partition's batches wait while its transaction is under way and go together in the
+next one, so a transaction carries whatever arrived during the last one: a few records
+at low traffic, thousands at high.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from transport.sink import Outbox, producer_options, send_outbox
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 5  # tries of one partition's transaction before the worker gives up on it
+# A fenced producer's records are refused with a retriable error (Kafka 4 answers the
+# produce versions aiokafka speaks with NOT_ENOUGH_REPLICAS when a transaction was aborted
+# under it), so they are retried until this timeout; the abort that follows then fails
+# with ProducerFenced and the zombie exits. Long enough to ride out a broker restart.
+REQUEST_TIMEOUT_MS = 15_000
 
 
 class PartitionTransactions:
@@ -41,6 +50,10 @@ class PartitionTransactions:
         self.group_id = settings.app_id
         self._producers: dict[TP, AIOKafkaProducer] = {}
         self._generation: dict[TP, int | None] = {}
+        self._waiting: dict[TP, list[tuple[Outbox, int]]] = {}
+        self._done: dict[TP, asyncio.Future[None]] = {}
+        self._wake: dict[TP, asyncio.Event] = {}
+        self._runners: dict[TP, asyncio.Task[None]] = {}
         self._admin: AIOKafkaAdminClient | None = None
 
     def transactional_id(self, tp: TP) -> str:
@@ -55,8 +68,12 @@ class PartitionTransactions:
         old = self._producers.pop(tp, None)
         if old is not None:
             await old.stop()
+        runner = self._runners.pop(tp, None)
+        if runner is not None:
+            runner.cancel()
         producer = AIOKafkaProducer(transactional_id=self.transactional_id(tp),
-                                    **producer_options(self.settings, f"txn-{tp.partition}"))
+                                    **producer_options(self.settings, f"txn-{tp.partition}"),
+                                    request_timeout_ms=REQUEST_TIMEOUT_MS)
         await producer.start()  # InitProducerId: the fence
         self._producers[tp] = producer
         self._generation[tp] = generation
@@ -65,8 +82,40 @@ class PartitionTransactions:
                     self.transactional_id(tp), committed)
         return committed
 
+    def producer(self, tp: TP) -> AIOKafkaProducer:
+        """The transactional producer of a claimed partition."""
+        return self._producers[tp]
+
     def claimed(self, tp: TP, generation: int | None) -> bool:
         return tp in self._producers and self._generation.get(tp) == generation
+
+    def commit_soon(self, tp: TP, share: Outbox, next_offset: int) -> asyncio.Future[None]:
+        """Queue `share` of a claimed partition; done when a transaction has committed it."""
+        if tp not in self._runners:
+            self._waiting[tp], self._wake[tp] = [], asyncio.Event()
+            self._runners[tp] = asyncio.ensure_future(self._run(tp))
+        if tp not in self._done:
+            self._done[tp] = asyncio.get_running_loop().create_future()
+        self._waiting[tp].append((share, next_offset))
+        self._wake[tp].set()
+        return self._done[tp]
+
+    async def _run(self, tp: TP) -> None:
+        """One transaction at a time for `tp`, each with every share queued meanwhile."""
+        while True:
+            await self._wake[tp].wait()
+            self._wake[tp].clear()
+            shares, done = self._waiting[tp], self._done.pop(tp, None)
+            self._waiting[tp] = []
+            if done is None:
+                continue
+            try:
+                await self.commit(tp, Outbox.merged([s for s, _ in shares]),
+                                  max(offset for _, offset in shares))
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
 
     async def commit(self, tp: TP, share: Outbox, next_offset: int) -> None:
         """Send `share` and commit `next_offset` for `tp` in one transaction.
@@ -84,7 +133,10 @@ class PartitionTransactions:
                 await producer.commit_transaction()
                 return
             except ProducerFenced:
-                raise
+                raise ProducerFenced(
+                    f"{tp.topic}[{tp.partition}] belongs to another worker now (this one was "
+                    f"frozen or cut off past its session timeout): its transaction was fenced"
+                ) from None
             except KafkaError as exc:
                 if attempt == ATTEMPTS:
                     raise
@@ -106,6 +158,8 @@ class PartitionTransactions:
         return found.offset if found is not None else -1
 
     async def close(self) -> None:
+        for runner in self._runners.values():
+            runner.cancel()
         for producer in self._producers.values():
             await producer.stop()
         self._producers.clear()

@@ -84,9 +84,12 @@ class Monitor:
 
     def __init__(self, *, bootstrap: str, group_id: str, changelog_topic: str,
                  pipelines: list[PipelineTopics],
-                 client_options: dict[str, Any] | None = None) -> None:
+                 client_options: dict[str, Any] | None = None,
+                 committed_only: bool = False) -> None:
         self.bootstrap = bootstrap
         self.client_options = client_options or {}
+        # With exactly-once the table's changes are transactional: show only committed ones.
+        self.isolation_level = "read_committed" if committed_only else "read_uncommitted"
         self.group_id = group_id
         self.changelog_topic = changelog_topic
         self.pipelines = pipelines
@@ -95,6 +98,7 @@ class Monitor:
     async def run(self) -> None:
         """Follow the changelog and refresh lag until cancelled."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    isolation_level=self.isolation_level,
                                     auto_offset_reset="earliest", **self.client_options)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.client_options)
         await consumer.start()

@@ -29,6 +29,7 @@ monitor = Monitor(
     changelog_topic=label_to_count.changelog_topic.get_topic_name(),
     pipelines=[PipelineTopics(p.name, p.input_topic, p.output_topic, p.dlq_topic)
                for p in settings.pipelines],
+    committed_only=settings.processing_guarantee == "exactly_once",
 )
 
 
@@ -66,6 +67,7 @@ def stats() -> dict[str, Any]:
             assigned.setdefault(tp.topic, []).append(tp.partition)
     return {
         "app_id": settings.app_id,
+        "processing_guarantee": settings.processing_guarantee,
         "worker": {
             "host": socket.gethostname(),
             "pid": os.getpid(),

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.examples import heart_record
@@ -33,10 +34,13 @@ async def _stream(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
         await producer.stop()
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBroker,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, guarantee: str) -> None:
     bootstrap = private_broker.bootstrap
-    worker = make_worker(bootstrap, tmp_path, "broker-restart")
+    worker = make_worker(bootstrap, tmp_path, f"broker-restart-{guarantee}",
+                         PROCESSING_GUARANTEE=guarantee)
+    exactly = guarantee == "exactly_once"
     s = worker.settings
     heart_pipe = s.pipeline("heart")
     run = uuid.uuid4().hex[:6]
@@ -54,8 +58,11 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
         await asyncio.to_thread(private_broker.start)
         await stream
         outputs = await read_until(bootstrap, heart_pipe.output_topic,
-                                   lambda rs: {r.key for r in rs} >= keys, timeout=240)
+                                   lambda rs: {r.key for r in rs} >= keys, timeout=240,
+                                   committed_only=exactly)
         assert {r.key for r in outputs} == keys
+        if exactly:
+            assert len(outputs) == len(keys), f"{len(outputs) - len(keys)} answered twice"
         assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
         assert worker.stats()["pipelines"]["heart"]["dead_letters"] == 0
         log = worker.log_path.read_text(errors="replace")

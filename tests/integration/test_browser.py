@@ -51,6 +51,7 @@ async def test_dashboard_numbers_reach_what_was_sent(
                     f"?.textContent === '{expected}'", timeout=90_000)
             assert await total.text_content() == "160"
             assert "live" in (await page.locator("#status").text_content() or "")
+            assert "at-least-once" in (await page.locator("#guarantee").text_content() or "")
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
             await browser.close()
     finally:

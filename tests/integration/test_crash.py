@@ -94,6 +94,7 @@ async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee:
         lost = len(keys - set(answered))
         duplicated = sum(answered.values()) - len(set(answered))
         expected = {**Counter(r.value.decode() for r in outputs), "dead letters": len(dead)}
+        assert worker.stats()["processing_guarantee"] == guarantee
         if exactly:
             try:
                 await wait_for(lambda: _counted(worker) == expected,

@@ -30,6 +30,7 @@ async def test_stats_document_has_every_documented_field(bootstrap: str, worker:
     assert outputs
     stats = worker.stats()
     assert stats["app_id"] == s.app_id
+    assert stats["processing_guarantee"] == "at_least_once"
     assert set(stats["worker"]) >= {"host", "pid", "assigned", "local_counts"}
     assert stats["worker"]["assigned"][heart_pipe.input_topic] == [0, 1, 2, 3]
     for name in ("heart", "sentiment"):
