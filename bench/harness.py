@@ -213,11 +213,39 @@ class Worker:
         return sum(len(ps) for ps in stats["worker"]["assigned"].values())
 
 
+async def received_times(topic: str, count: int, into: dict[bytes, int],
+                         ready: asyncio.Event) -> None:
+    """Key -> when a read_committed reader got it (ms), until `count` keys have come.
+
+    `ready` is set once the reader stands at the topic's end.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                isolation_level="read_committed", fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end()
+        for tp in partitions:
+            await consumer.position(tp)
+        ready.set()
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(into) < count and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                now = int(time.time() * 1000)
+                for r in records:
+                    into.setdefault(r.key or b"", now)
+    finally:
+        await consumer.stop()
+
+
 async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: int,
-                        seconds: float) -> dict[str, float]:
+                        seconds: float, *, until_committed: bool = False) -> dict[str, float]:
     """p50/p99/max ms from input to output, sending `rate` events/s for `seconds`.
 
-    Waits for one answer first, so a contender's start-up is not counted.
+    Waits for one answer first, so a contender's start-up is not counted. With
+    `until_committed`, an output counts when a read_committed reader has it (a
+    transaction's records are stamped when written, before they are committed).
     """
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks=1)
     await producer.start()
@@ -226,6 +254,12 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
         await output_timestamps(output, 1)
         count = int(rate * seconds)
         sent: dict[bytes, int] = {}
+        received: dict[bytes, int] = {}
+        reader_ready = asyncio.Event()
+        reading = (asyncio.ensure_future(received_times(output, count, received, reader_ready))
+                   if until_committed else None)
+        if reading is not None:
+            await reader_ready.wait()
         started = time.monotonic()
         pending = []
         for i in range(count):
@@ -243,7 +277,9 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    stamps = await output_timestamps(output, count + 1)
+    if reading is not None:
+        await reading
+    stamps = received if reading is not None else await output_timestamps(output, count + 1)
     delays = sorted(stamps[k] - t for k, t in sent.items())
     return {"p50_ms": float(statistics.median(delays)),
             "p99_ms": float(delays[int(0.99 * (len(delays) - 1))]),

@@ -37,7 +37,9 @@ from transport.transactions import PartitionTransactions
 logger = logging.getLogger(__name__)
 
 #: Batches of one agent that may be sent and not yet done; the next waits for the oldest.
-MAX_IN_FLIGHT = 8
+#: Many, so that a transaction or a request carries many batches under load (exactly-once
+#: went from 0.6 to about 1.0 of at-least-once going from 8 to 32).
+MAX_IN_FLIGHT = 32
 
 OnFailure = Callable[[BaseException], None]
 
