@@ -8,7 +8,7 @@ DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 QUIX_STAMP := .venvs/quix/.installed
 
-.PHONY: run test install tools kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench clean
+.PHONY: run test install tools kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench bench-soak clean
 
 run: install kafka topics ## Start Kafka and the worker with its web view (foreground)
 	$(BIN)/faust -A app worker -l info
@@ -59,6 +59,9 @@ eval: install ## Reproduce the shipped models' figures from $(DATA)
 
 bench: install kafka $(QUIX_STAMP) ## Throughput and latency beside the peers; prints a table and JSON
 	$(PY) -m bench.run
+
+bench-soak: install kafka ## Ten minutes at 5,000 heart events/s: lag, p99, busy share, errors
+	$(PY) -m bench.soak
 
 $(QUIX_STAMP): pyproject.toml ## Quix Streams, the peer the bench measures, in a virtualenv of its own
 	$(PYTHON) -m venv .venvs/quix
