@@ -48,6 +48,8 @@ class InferenceApp(BatchDeliveringApp):
             # How soon a dead worker's partitions move to the others.
             broker_session_timeout=settings.broker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
+            # Faust's timer commits what the agents acknowledged since their last commit.
+            broker_commit_interval=1.0,
             **kwargs,
         )
         self.settings = settings

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NoReturn
 
 from faust.types import Message
@@ -45,6 +46,12 @@ class Scorer:
     @property
     def name(self) -> str:
         return self.pipeline.name
+
+    @cached_property
+    def provenance(self) -> list[tuple[str, bytes]]:
+        """The headers that say which model made an answer: its name and version."""
+        return [("model.name", self.model.name.encode()),
+                ("model.version", self.model.version.encode())]
 
 
 async def serve(batches: BatchStream, scorer: Scorer) -> None:
@@ -83,11 +90,17 @@ async def score_events(messages: Sequence[Message], scorer: Scorer) -> Outbox:
     outbox = Outbox(pipeline.name, pipeline.output_topic, pipeline.dlq_topic)
     decoded = scorer.decode([m.value for m in messages])
     if decoded.valid:
-        labels = (await _predict(scorer, decoded.features)).labels
+        predicted = await _predict(scorer, decoded.features)
         encoded = {label: label.encode() for label in pipeline.spec.labels}
-        for index, label in zip(decoded.valid, labels, strict=True):
+        model = scorer.provenance
+        for index, label, score in zip(decoded.valid, predicted.labels, predicted.scores,
+                                       strict=True):
             message = messages[index]
-            outbox.answers.append(OutRecord(message.partition, message.key, encoded[label]))
+            headers = [*model, ("score", f"{score:.4f}".encode()),
+                       ("source.partition", str(message.partition).encode()),
+                       ("source.offset", str(message.offset).encode())]
+            outbox.answers.append(
+                OutRecord(message.partition, message.key, encoded[label], headers))
             outbox.counts[message.partition, label] += 1
     for index, reason in decoded.rejected:
         message = messages[index]

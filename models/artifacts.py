@@ -21,6 +21,9 @@ import sklearn
 logger = logging.getLogger(__name__)
 
 
+VERSION_CHARS = 12
+
+
 class ModelLoadError(RuntimeError):
     """A model artifact that must not or cannot be loaded; the message says what to do."""
 
@@ -37,6 +40,11 @@ class LoadedModel:
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.manifest["labels"])
+
+    @property
+    def version(self) -> str:
+        """A short, stable id of the artifact: the start of its sha256."""
+        return str(self.manifest.get("sha256", ""))[:VERSION_CHARS]
 
 
 def sha256_file(path: Path) -> str:

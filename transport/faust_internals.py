@@ -51,7 +51,9 @@ fails loudly instead of answering twice or losing offsets):
   a partition only in its own bookkeeping (it stops asking for it), while aiokafka keeps
   fetching it. Records of such a partition (a table's changelog, after recovery) then sit
   in aiokafka's buffer, and whenever one appears aiokafka stops fetching from that broker
-  for its 100 ms prefetch backoff. Faust's pauses are made aiokafka's too.
+  for its 100 ms prefetch backoff. Faust's pauses are made aiokafka's too, and Faust's
+  liveness check (`Consumer.verify_event_path`) no longer expects fetches for a partition
+  Faust itself paused ("Aiokafka has not sent fetch request ... since start").
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 """
@@ -91,6 +93,7 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust_aiokafka.Consumer, "_drain_messages"),
     (faust_aiokafka.Consumer, "_add_gap"),
     (faust_aiokafka.Consumer, "_new_consumer_thread"),
+    (faust_aiokafka.Consumer, "verify_event_path"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_highwaters"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
@@ -226,6 +229,10 @@ class Consumer(faust_aiokafka.Consumer):
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         super().pause_partitions(tps)
         self._pause_in_fetcher()
+
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        if tp not in self._paused_partitions:
+            super().verify_event_path(now, tp)
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         super().resume_partitions(tps)

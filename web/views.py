@@ -45,6 +45,7 @@ def model_summary(scorer: Scorer) -> dict[str, Any]:
     metrics = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, int | float)}
     return {
         "file": m.get("file"),
+        "version": scorer.model.version,
         "runs_in": scorer.predictor.where,
         "estimator": m.get("estimator"),
         "sklearn_version": m.get("sklearn_version"),

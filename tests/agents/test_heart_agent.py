@@ -1,8 +1,9 @@
 
 import orjson
 
-from agents.pipeline_agents import AGENTS
+from agents.pipeline_agents import AGENTS, SCORERS
 from app import app
+from schemas.heart import decode_heart_event, feature_rows
 from tests.agents.conftest import RecordingProducer, fetched, until
 from tests.examples import BAD_HEART_INPUTS, DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
@@ -17,6 +18,12 @@ async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingPro
         await until(lambda: producer.on(heart.output_topic))
     [out] = producer.on(heart.output_topic)
     assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
+    model = SCORERS["heart"].model
+    positive = float(model.estimator.predict_proba(
+        feature_rows([decode_heart_event(DEMO_HEART_LINE)]))[0, 1])
+    assert out.headers == {"model.name": b"heart", "model.version": model.version.encode(),
+                           "score": f"{positive:.4f}".encode(),
+                           "source.partition": b"0", "source.offset": b"0"}
 
 
 async def test_bad_records_are_dead_lettered_and_good_ones_answered(

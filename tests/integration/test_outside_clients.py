@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -68,6 +69,11 @@ def test_kcat_round_trip(bootstrap: str, worker: Worker) -> None:
                                        "-o", "beginning", "-e", "-q", "-f", fmt]))
 
     assert _poll(lambda: read(heart_pipe.output_topic, "%k\t%s\n", key)) == DEMO_HEART_LABEL
+    # Which model answered, how sure it was and what it answered: kcat shows the headers.
+    provenance = _poll(lambda: read(heart_pipe.output_topic, "%k\t%h\n", key))
+    version = worker.stats()["pipelines"]["heart"]["model"]["version"]
+    assert provenance.startswith(f"model.name=heart,model.version={version},score=0.")
+    assert re.search(r",source.partition=\d,source.offset=\d+$", provenance), provenance
     headers = _poll(lambda: read(heart_pipe.dlq_topic, "%k\t%h\n", f"{key}-bad"))
     assert "error.reason=not JSON" in headers
     assert f"source.topic={heart_pipe.input_topic}" in headers

@@ -37,7 +37,9 @@ async def test_stats_document_has_every_documented_field(bootstrap: str, worker:
         p = stats["pipelines"][name]
         assert set(p) >= {"topics", "labels", "dead_letters", "total", "events_per_second",
                           "lag", "lag_total", "model"}
-        assert set(p["model"]) >= {"file", "estimator", "sklearn_version", "sha256", "metrics"}
+        assert set(p["model"]) >= {"file", "version", "estimator", "sklearn_version", "sha256",
+                                   "metrics"}
+        assert p["model"]["version"] == p["model"]["sha256"][:12]
         assert p["model"]["metrics"]["accuracy"] > 0.85
     def lag_of_every_partition() -> bool:
         return set(worker.stats()["pipelines"]["heart"]["lag"]) == {"0", "1", "2", "3"}
