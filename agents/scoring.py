@@ -24,6 +24,7 @@ from config.settings import PipelineSettings
 from models.artifacts import LoadedModel
 from models.predictions import Predictions, predictions
 from models.predictors import Predictor
+from schemas.answers import Header, answer_headers, model_headers
 from schemas.batch import DecodedBatch
 from schemas.counts import DEAD_LETTER
 from transport.delivery import BatchStream
@@ -48,10 +49,9 @@ class Scorer:
         return self.pipeline.name
 
     @cached_property
-    def provenance(self) -> list[tuple[str, bytes]]:
+    def provenance(self) -> tuple[Header, Header]:
         """The headers that say which model made an answer: its name and version."""
-        return [("model.name", self.model.name.encode()),
-                ("model.version", self.model.version.encode())]
+        return model_headers(self.model.name, self.model.version)
 
 
 async def serve(batches: BatchStream, scorer: Scorer) -> None:
@@ -93,15 +93,14 @@ async def score_events(messages: Sequence[Message], scorer: Scorer) -> Outbox:
         predicted = await _predict(scorer, decoded.features)
         encoded = {label: label.encode() for label in pipeline.spec.labels}
         model = scorer.provenance
+        answers, counts = outbox.answers, outbox.counts
         for index, label, score in zip(decoded.valid, predicted.labels, predicted.scores,
                                        strict=True):
             message = messages[index]
-            headers = [*model, ("score", f"{score:.4f}".encode()),
-                       ("source.partition", str(message.partition).encode()),
-                       ("source.offset", str(message.offset).encode())]
-            outbox.answers.append(
-                OutRecord(message.partition, message.key, encoded[label], headers))
-            outbox.counts[message.partition, label] += 1
+            partition = message.partition
+            answers.append(OutRecord(partition, message.key, encoded[label],
+                                     answer_headers(model, score, partition, message.offset)))
+            counts[partition, label] += 1
     for index, reason in decoded.rejected:
         message = messages[index]
         outbox.dead_letters.append(_dead_letter(message, reason, scorer.name))

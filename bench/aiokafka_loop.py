@@ -1,5 +1,5 @@
 """Python ceiling: a plain aiokafka loop, getmany -> decode -> one batched predict -> produce
--> commit, with the same model and decoder as the app."""
+-> commit, with the same model, decoder and answer records (provenance headers) as the app."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from models.artifacts import load_model
 from models.heart import LABELS, fast_form
 from models.predictions import predictions
+from schemas.answers import answer_headers, model_headers
 from schemas.heart import decode_heart_batch
 from transport.sink import OutRecord, send_records
 
 
 async def main() -> None:
-    model = fast_form(
-        load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator)
+    shipped = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib")
+    provenance = model_headers(shipped.name, shipped.version)
+    model = fast_form(shipped.estimator)
     assert model is not None, "the shipped heart model has a verified fast form"
     bootstrap = os.environ["BROKER_URL"].removeprefix("kafka://")
     expected = int(os.environ["BENCH_EVENTS"])
@@ -38,9 +40,11 @@ async def main() -> None:
                 continue
             # The benchmark's events are all valid: a bad one stops the run loudly.
             decoded = decode_heart_batch([r.value for r in records])
-            labels = predictions(model(decoded.features), LABELS).labels
-            out = [OutRecord(r.partition, r.key, label.encode())
-                   for r, label in zip(records, labels, strict=True)]
+            predicted = predictions(model(decoded.features), LABELS)
+            out = [OutRecord(r.partition, r.key, label.encode(),
+                             answer_headers(provenance, score, r.partition, r.offset))
+                   for r, label, score in zip(records, predicted.labels, predicted.scores,
+                                              strict=True)]
             await asyncio.gather(*await send_records(producer, os.environ["BENCH_OUTPUT"], out))
             await consumer.commit()
             seen += len(records)

@@ -4,7 +4,8 @@
 
 - `fast`: the fastest per-message form we could write: the raw bytes decoded with orjson,
   the app's field checks, the shipped model's linear form evaluated in plain Python for
-  the one row, and bad input to `<output>-dlq` with the reason in a header.
+  the one row, bad input to `<output>-dlq` with the reason in a header, and each answer
+  with the app's provenance headers (`schemas.answers`), so both write the same records.
 - `documented`: as Quix's docs show ML: JSON in, the fitted scikit-learn pipeline's
   `predict` on one row per message in `sdf.apply`.
 
@@ -22,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from quixstreams import Application
+from quixstreams import Application, message_context
 
 from models.artifacts import load_model
 from models.heart import LABELS
 from models.linear import LinearHeart, compile_heart
+from schemas.answers import Header, answer_headers, model_headers
 from schemas.errors import InvalidEvent
 from schemas.heart import FEATURE_KEYS, HEART_FIELDS
 
-MODEL = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib").estimator
+MODEL_INFO = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib")
+MODEL = MODEL_INFO.estimator
 NO_RISK, RISK = (label.encode() for label in LABELS)
 
 
@@ -48,8 +51,8 @@ class ScalarHeart:
         self.passthrough = list(zip(linear.passthrough_columns.tolist(),
                                     linear.passthrough_weights.tolist(), strict=True))
 
-    def at_risk(self, row: tuple[float, ...]) -> bool:
-        """p >= 0.5, i.e. the decision function >= 0."""
+    def decision(self, row: tuple[float, ...]) -> float:
+        """The decision function: the log-odds of risk."""
         z: float = self.intercept
         for column, weights in self.codes:
             z += weights.get(row[column], 0.0)
@@ -61,7 +64,7 @@ class ScalarHeart:
         z += (float(missing) - flag_mean) * flag_weight
         for column, weight in self.passthrough:
             z += row[column] * weight
-        return z >= 0
+        return z
 
 
 def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
@@ -71,9 +74,12 @@ def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
     values = itemgetter(*FEATURE_KEYS)
     checks = [(f.codes, f.low, f.high, f.also) for f in HEART_FIELDS]
     reason: list[bytes] = []  # the current message's, for its headers and topic
+    answered: list[Header] = []  # the current answer's provenance
+    provenance = model_headers(MODEL_INFO.name, MODEL_INFO.version)
 
     def score(raw: bytes) -> bytes:
         reason.clear()
+        answered.clear()
         try:
             row = values(orjson.loads(raw))
             for value, (codes, low, high, also) in zip(row, checks, strict=True):
@@ -89,11 +95,16 @@ def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
         except (ValueError, TypeError, KeyError):
             reason.append(_reason(raw).encode())
             return raw
-        return RISK if scalar.at_risk(row) else NO_RISK
+        z = scalar.decision(row)
+        risk = 1.0 / (1.0 + math.exp(-z))
+        context = message_context()
+        answered.extend(answer_headers(provenance, risk if z >= 0 else 1.0 - risk,
+                                       context.partition, context.offset))
+        return RISK if z >= 0 else NO_RISK
 
     sdf = app.dataframe(source).apply(score)
     sdf = sdf.set_headers(lambda value, key, timestamp, headers:
-                          [("error.reason", reason[0])] if reason else headers)
+                          [("error.reason", reason[0])] if reason else list(answered))
     sdf.to_topic(lambda value, key, timestamp, headers: dlq if reason else output)
 
 

@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
@@ -44,9 +44,8 @@ def output_producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(**producer_options(settings, "outputs"))
 
 
-@dataclass(frozen=True)
-class OutRecord:
-    """One record to produce, to a given partition."""
+class OutRecord(NamedTuple):
+    """One record to produce, to a given partition (a tuple: one is made per answer)."""
 
     partition: int
     key: bytes | None
