@@ -11,6 +11,12 @@ PREDICTIONS = Counter(
 DEAD_LETTERS = Counter(
     "inference_dead_letters_total", "Input events sent to the dead-letter topic", ["pipeline"]
 )
+ARTIFACTS_REFUSED = Counter(
+    "inference_artifacts_refused_total",
+    "Published models this worker refused (unsigned, tampered, unloadable)", ["pipeline"])
+MODEL_SWITCHES = Counter(
+    "inference_model_switches_total", "Times this worker switched a pipeline's model",
+    ["pipeline"])
 BATCH_SIZE = Histogram(
     "inference_batch_size", "Events per scored batch", ["pipeline"],
     buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),

@@ -10,11 +10,11 @@ from __future__ import annotations
 import faust
 from faust.types import AgentT, Message
 
-from agents.scoring import Scorer, exit_unscored, serve
+from agents.scoring import Live, Scorer, exit_unscored, serve
 from app import app
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel, ModelLoadError, load_model
-from models.predictors import build_predictor
+from models.predictors import InProcesses, build_predictor
 from transport.delivery import BatchStream
 
 
@@ -26,34 +26,42 @@ def _load_or_exit(pipeline: PipelineSettings) -> LoadedModel:
         raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
 
 
-def _scorer(pipeline: PipelineSettings) -> Scorer:
+def scorer_for(pipeline: PipelineSettings, model: LoadedModel) -> Scorer:
+    """The pipeline ready to score with `model` (its fast form verified, where it runs)."""
     spec = pipeline.spec
-    model = _load_or_exit(pipeline)
     predictor = build_predictor(
         estimator=model.estimator, fast=spec.fast_form(model.estimator),
-        predict_in=spec.predict_in, artifact=str(model.path),
+        predict_in=spec.predict_in, artifact=model.artifact,
         processes=pipeline.processes or 1, executors=app.executors)
     return Scorer(pipeline, spec.batch_decoder(pipeline.options), model, predictor)
 
 
-def _agent(scorer: Scorer) -> AgentT[list[Message]]:
+def _retire(scorer: Scorer) -> None:
+    """Free what a replaced scorer held: its process pool, if it had one."""
+    if isinstance(scorer.predictor, InProcesses):
+        app.executors.retire(scorer.predictor.pool)
+
+
+def _agent(live: Live) -> AgentT[list[Message]]:
     """The agent scoring the pipeline's input topic, whose keys and values stay bytes.
 
     Decoding is the pipeline's own, so bad bytes get a reason; the worker creates the
     topic before subscribing (see `transport.topics`).
     """
-    topic = app.topic(scorer.pipeline.input_topic, key_type=bytes, value_type=bytes,
+    name = live.scorer.name
+    topic = app.topic(live.scorer.pipeline.input_topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw",
                       partitions=app.settings.topic_partitions)
 
     async def score(stream: faust.StreamT[list[Message]]) -> None:
         await serve(BatchStream(app, stream, app.settings.batch_size, app.sender,
-                                on_failure=exit_unscored), scorer)
+                                on_failure=exit_unscored), live)
 
-    score.__name__ = score.__qualname__ = f"score_{scorer.name}"  # as Faust logs it
+    score.__name__ = score.__qualname__ = f"score_{name}"  # as Faust logs it
     return app.agent(app.batch_channel(topic), name=f"{__name__}.{score.__name__}")(score)
 
 
-#: Pipeline name -> its scorer and its agent.
-SCORERS: dict[str, Scorer] = {p.name: _scorer(p) for p in app.settings.pipelines}
-AGENTS: dict[str, AgentT[list[Message]]] = {name: _agent(s) for name, s in SCORERS.items()}
+#: Pipeline name -> the scorer it uses now (`agents.model_updates` replaces it) and its agent.
+SCORERS: dict[str, Live] = {
+    p.name: Live(scorer_for(p, _load_or_exit(p)), retire=_retire) for p in app.settings.pipelines}
+AGENTS: dict[str, AgentT[list[Message]]] = {name: _agent(live) for name, live in SCORERS.items()}

@@ -9,11 +9,12 @@ crash repeats at worst what was acknowledged but not committed; it never loses a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NoReturn
 
@@ -54,16 +55,47 @@ class Scorer:
         return model_headers(self.model.name, self.model.version)
 
 
-async def serve(batches: BatchStream, scorer: Scorer) -> None:
-    """Score `scorer`'s batches for ever; any failure but bad input ends the worker.
+@dataclass
+class Live:
+    """The scorer a pipeline uses now; replaced between two batches when a model goes live.
+
+    A replaced scorer is retired (`retire`, e.g. its process pool shut down) after the
+    batch that may still be using it. `settled` is set once the worker knows which
+    version is live (`agents.model_updates`): a restarted worker answers its first batch
+    with the live model, not with the one it started with.
+    """
+
+    scorer: Scorer
+    retire: Callable[[Scorer], None]
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    _replaced: list[Scorer] = field(default_factory=list)
+
+    def replace(self, scorer: Scorer) -> Scorer:
+        """Make `scorer` the one the next batch uses; return the one it replaces."""
+        old, self.scorer = self.scorer, scorer
+        self._replaced.append(old)
+        return old
+
+    def after_batch(self) -> None:
+        """No batch uses a replaced scorer any more: retire them."""
+        while self._replaced:
+            self.retire(self._replaced.pop())
+
+
+async def serve(batches: BatchStream, live: Live) -> None:
+    """Score batches for ever, each with the scorer live when it starts; any failure but
+    bad input ends the worker.
 
     `inference_batch_seconds` is the agent's own time per batch: decoding, the model and
     handing the records over, not the broker's acknowledgement.
     """
+    await live.settled.wait()
     try:
         async for batch in batches:
             started = time.perf_counter()
+            scorer = live.scorer
             outbox = await score_events(batch.messages, scorer)
+            live.after_batch()
             await batches.send(batch, outbox)
             _observe(scorer.name, len(batch.messages), outbox, time.perf_counter() - started)
     except Exception as exc:

@@ -24,6 +24,9 @@ N = TypeVar("N", int, float)
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 GUARANTEES = ("at_least_once", "exactly_once")
+#: What published models are signed with when ARTIFACT_KEY is not set: fine on one
+#: machine, but anyone who can write the artifacts topic could then publish a model.
+DEVELOPMENT_ARTIFACT_KEY = b"kafka-inference development key: set ARTIFACT_KEY"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -72,6 +75,7 @@ class Settings:
     broker_sasl_mechanism: str = "PLAIN"
     broker_sasl_username: str | None = None
     broker_sasl_password: str | None = field(default=None, repr=False)  # never logged
+    artifact_key: bytes = field(default=b"", repr=False)  # signs published models; never logged
 
     def pipeline(self, name: str) -> PipelineSettings:
         """The registered pipeline called `name`."""
@@ -83,6 +87,15 @@ class Settings:
     @property
     def label_counts_topic(self) -> str:
         return f"{self.app_id}-label-counts"
+
+    @property
+    def artifacts_topic(self) -> str:
+        """The compacted topic published models travel in (`models.artifact_store`)."""
+        return f"{self.app_id}-artifacts"
+
+    @property
+    def signs_with_development_key(self) -> bool:
+        return self.artifact_key == DEVELOPMENT_ARTIFACT_KEY
 
     @property
     def bootstrap_servers(self) -> str:
@@ -118,6 +131,8 @@ class Settings:
             broker_sasl_mechanism=reader.choice("BROKER_SASL_MECHANISM", "PLAIN", SASL_MECHANISMS),
             broker_sasl_username=reader.optional_text("BROKER_SASL_USERNAME"),
             broker_sasl_password=reader.optional_text("BROKER_SASL_PASSWORD"),
+            artifact_key=(reader.optional_text("ARTIFACT_KEY") or "").encode()
+            or DEVELOPMENT_ARTIFACT_KEY,
         )
         if settings.broker_security_protocol.startswith("SASL") and not (
                 settings.broker_sasl_username and settings.broker_sasl_password):

@@ -8,9 +8,10 @@ version it was trained with.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,9 @@ class LoadedModel:
     """A verified estimator with the manifest it was shipped with."""
 
     name: str
-    path: Path
-    estimator: Any
-    manifest: dict[str, Any]
+    artifact: bytes = field(repr=False)  # the joblib file's bytes, for processes and publishing
+    estimator: Any = field(repr=False)
+    manifest: dict[str, Any] = field(repr=False)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -99,28 +100,38 @@ def load_model(model_path: Path) -> LoadedModel:
             f"model file {model_path} is missing; set MODEL_DIR to the folder holding it "
             f"or retrain it (`make train`)"
         )
-    manifest = read_manifest(model_path)
-    actual = sha256_file(model_path)
+    return load_model_bytes(model_path.read_bytes(), read_manifest(model_path),
+                            source=str(model_path),
+                            fix="Restore it from the repository or retrain it (`make train`)")
+
+
+def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
+                     fix: str) -> LoadedModel:
+    """Load an artifact's bytes once they are the manifest's and scikit-learn is its version.
+
+    `source` names where the bytes came from and `fix` what to do if they are refused.
+    """
+    actual = hashlib.sha256(data).hexdigest()
     if actual != manifest.get("sha256"):
         raise ModelLoadError(
-            f"refusing to load {model_path}: its sha256 {actual[:12]}... does not match the "
-            f"manifest's {str(manifest.get('sha256'))[:12]}...; the file was changed or "
-            f"replaced. Restore it from the repository or retrain it (`make train`)"
+            f"refusing to load {source}: its sha256 {actual[:12]}... does not match the "
+            f"manifest's {str(manifest.get('sha256'))[:12]}...; the artifact was changed or "
+            f"replaced. {fix}"
         )
     trained_with = manifest.get("sklearn_version")
     if trained_with != sklearn.__version__:
         raise ModelLoadError(
-            f"refusing to load {model_path}: trained with scikit-learn {trained_with}, but "
+            f"refusing to load {source}: trained with scikit-learn {trained_with}, but "
             f"{sklearn.__version__} is installed. Install scikit-learn=={trained_with} "
             f"(`make install`) or retrain the model with this version (`make train`)"
         )
     try:
-        estimator = joblib.load(model_path)
+        estimator = joblib.load(io.BytesIO(data))
     except Exception as exc:  # any unpickling failure: missing class, corrupt stream, ...
         raise ModelLoadError(
-            f"cannot load {model_path}: {exc!r}. Its code may be missing from this "
+            f"cannot load {source}: {exc!r}. Its code may be missing from this "
             f"installation; retrain it (`make train`) or restore it from the repository"
         ) from None
-    logger.info("loaded model %s (sha256 %s...)", model_path.name, actual[:12])
-    return LoadedModel(name=manifest.get("name", model_path.stem), path=model_path,
+    logger.info("loaded model %s (sha256 %s...)", source, actual[:12])
+    return LoadedModel(name=manifest.get("name", "model"), artifact=data,
                        estimator=estimator, manifest=manifest)

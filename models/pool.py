@@ -6,8 +6,8 @@ never imports scikit-learn; otherwise it loads and verifies the artifact itself.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,16 +17,16 @@ from models.predictions import ProbaFn
 _proba: ProbaFn | None = None  # set by the pool's initializer
 
 
-def init_process(model: ProbaFn | str) -> None:
-    """Pool initializer: take the fast form, or load the artifact at this path."""
+def init_process(model: ProbaFn | bytes) -> None:
+    """Pool initializer: take the fast form, or unpickle the (verified) artifact's bytes."""
     global _proba
-    if not isinstance(model, str):
+    if not isinstance(model, bytes):
         _proba = model
         return
     # Imported here, not above: a process given the fast form never needs scikit-learn.
-    from models.artifacts import load_model
+    import joblib
 
-    _proba = load_model(Path(model)).estimator.predict_proba
+    _proba = joblib.load(io.BytesIO(model)).predict_proba
 
 
 def predict_in_process(features: Sequence[Any]) -> np.ndarray:

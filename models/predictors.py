@@ -92,8 +92,8 @@ class Executors:
         return ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
                                   thread_name_prefix="model")
 
-    def processes(self, size: int, model: ProbaFn | str) -> ProcessPoolExecutor:
-        """A pool of `size` processes scoring with `model` (a fast form, or an artifact path).
+    def processes(self, size: int, model: ProbaFn | bytes) -> ProcessPoolExecutor:
+        """A pool of `size` processes scoring with `model` (a fast form, or artifact bytes).
 
         `spawn` keeps the children free of the event loop's threads and sockets; they
         start on the first batch.
@@ -103,6 +103,11 @@ class Executors:
         self._pools.append(pool)
         return pool
 
+    def retire(self, pool: ProcessPoolExecutor) -> None:
+        """Shut a pool down once its last work is done, without waiting for it here."""
+        self._pools.remove(pool)
+        pool.shutdown(wait=False)
+
     def shutdown(self) -> None:
         if "threads" in self.__dict__:
             self.threads.shutdown(wait=True)
@@ -111,7 +116,7 @@ class Executors:
 
 
 def build_predictor(*, estimator: Any, fast: ProbaFn | None,
-                    predict_in: Literal["threads", "processes"], artifact: str,
+                    predict_in: Literal["threads", "processes"], artifact: bytes,
                     processes: int, executors: Executors) -> Predictor:
     """Where a model runs, given its verified fast form (or None) and its pipeline's choice."""
     if predict_in == "processes":

@@ -25,6 +25,7 @@ pipeline = PipelineSpec(
     labels=heart.LABELS,
     model_file="heart.joblib",
     fast_form=heart.fast_form,
+    probe=heart.probe_rows,
     examples=Examples(EXAMPLES / "heart_patients.jsonl", _message, numeric_csv=True),
     training=Training(train=heart.train, evaluate=heart.evaluate),
     bench_events=100_000,

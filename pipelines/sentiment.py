@@ -27,6 +27,7 @@ pipeline = PipelineSpec(
     labels=sentiment.LABELS,
     model_file="sentiment.joblib",
     fast_form=sentiment.fast_form,
+    probe=sentiment.probe_reviews,
     # Tokenising and hashing is pure-Python work: threads would share one core.
     predict_in="processes",
     options=(Option("max_chars", DEFAULT_MAX_CHARS, low=1, high=10_000_000,

@@ -88,6 +88,7 @@ class PipelineSpec(Generic[T]):
     - `labels[i]` is the answer for class `i` of the model; the value sent is its text.
     - `fast_form(estimator)` returns a faster function giving the same probabilities,
       verified against the estimator, or None.
+    - `probe()` gives model input that `artifacts publish` scores before publishing.
     - `predict_in`: "threads" runs the fast form on the event loop when there is one and
       the estimator in the app's thread executor otherwise; "processes" runs either in a
       process pool of the pipeline's own (`<NAME>_PROCESSES`), for CPU-heavy pure-Python
@@ -105,6 +106,7 @@ class PipelineSpec(Generic[T]):
     fast_form: Callable[[Any], ProbaFn | None] = no_fast_form
     predict_in: PredictIn = "threads"
     options: tuple[Option, ...] = ()
+    probe: Callable[[], Any] | None = None
     examples: Examples | None = None
     training: Training | None = None
     bench_events: int = 20_000

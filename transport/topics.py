@@ -31,7 +31,7 @@ def app_topics(settings: Settings) -> list[str]:
     """Every topic the app reads or writes, apart from Faust's own internal ones."""
     return [*(topic for p in settings.pipelines
               for topic in (p.input_topic, p.output_topic, p.dlq_topic)),
-            settings.label_counts_topic]
+            settings.label_counts_topic, settings.artifacts_topic]
 
 
 async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) -> list[str]:
@@ -45,7 +45,9 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
+            # Published models are read in the order they were written: one partition.
+            NewTopic(name, 1 if name == settings.artifacts_topic else settings.topic_partitions,
+                     settings.topic_replication_factor,
                      topic_configs=_topic_configs(settings, name, compacted))
             for name in wanted if name not in existing
         ]
@@ -66,7 +68,7 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
 
 
 def _topic_configs(settings: Settings, name: str, compacted: tuple[str, ...]) -> dict[str, str]:
-    if name in compacted:
+    if name in compacted or name == settings.artifacts_topic:
         return {"cleanup.policy": "compact"}
     if name in {p.dlq_topic for p in settings.pipelines}:
         return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}

@@ -59,8 +59,8 @@ def model_summary(scorer: Scorer) -> dict[str, Any]:
 def stats() -> dict[str, Any]:
     """The whole /stats document; its fields are documented in the README."""
     pipelines = monitor.snapshot()
-    for name, scorer in SCORERS.items():
-        pipelines[name]["model"] = model_summary(scorer)
+    for name, live in SCORERS.items():
+        pipelines[name]["model"] = model_summary(live.scorer)
     inputs = {p["topics"]["input"] for p in pipelines.values()}
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from faust.types import Message
 
+from agents.pipeline_agents import SCORERS
 from app import app
 
 
@@ -71,6 +72,13 @@ class RecordingProducer:
 
     def on(self, topic: str) -> list[SentRecord]:
         return [r for r in self.sent if r.topic == topic]
+
+
+@pytest.fixture(autouse=True)
+def settled_models() -> None:
+    """The agents score with the models they start with: no artifacts topic to follow."""
+    for live in SCORERS.values():
+        live.settled.set()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingPro
         await until(lambda: producer.on(heart.output_topic))
     [out] = producer.on(heart.output_topic)
     assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
-    model = SCORERS["heart"].model
+    model = SCORERS["heart"].scorer.model
     positive = float(model.estimator.predict_proba(
         feature_rows([decode_heart_event(DEMO_HEART_LINE)]))[0, 1])
     assert out.headers == {"model.name": b"heart", "model.version": model.version.encode(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ class RecordingForest(RandomForestClassifier):  # type: ignore[misc]
 
 
 def _forest() -> Pipeline:
-    shipped = SCORERS["heart"].model.estimator
+    shipped = SCORERS["heart"].scorer.model.estimator
     rows = heart.probe_rows(n=400, seed=11)
     forest = Pipeline([("prep", clone(shipped.named_steps["prep"])),
                        ("clf", RecordingForest(n_estimators=20, random_state=0))])
@@ -42,18 +41,17 @@ def _forest() -> Pipeline:
 
 
 def test_the_shipped_heart_model_runs_on_the_loop_in_its_verified_form() -> None:
-    assert isinstance(SCORERS["heart"].predictor, OnLoop)
+    assert isinstance(SCORERS["heart"].scorer.predictor, OnLoop)
 
 
 async def test_a_forest_scores_in_the_thread_executor() -> None:
     forest = _forest()
     pipeline = app.settings.pipeline("heart")
     predictor = build_predictor(estimator=forest, fast=heart.fast_form(forest),
-                                predict_in="threads", artifact="unused", processes=1,
+                                predict_in="threads", artifact=b"", processes=1,
                                 executors=app.executors)
     assert isinstance(predictor, InThreads)
-    model = LoadedModel(name="forest", path=Path("forest.joblib"), estimator=forest,
-                        manifest={})
+    model = LoadedModel(name="forest", artifact=b"", estimator=forest, manifest={})
     scorer = Scorer(pipeline, pipeline.spec.batch_decoder({}), model, predictor)
     records = [heart_record(i) for i in range(300)]
     SCORING_THREADS.clear()

@@ -145,6 +145,13 @@ class Worker:
             self.process.kill()
             self.process.wait()
 
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`faust -A app <args>` as an operator types it, with this worker's settings."""
+        faust = Path(sys.executable).parent / "faust"
+        return subprocess.run([str(faust), "-A", "app", *args], cwd=ROOT,
+                              env={**self.env, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                              text=True, timeout=180)
+
     def page(self, path: str) -> str:
         """A page of the worker's web view."""
         return web_get(self.web_port, path)

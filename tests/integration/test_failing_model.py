@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from config.settings import DEFAULT_MODEL_DIR
-from models.artifacts import save_model
+from models.artifacts import load_model, save_model
 from tests.examples import heart_record
 from tests.integration.conftest import ROOT, make_worker
 from tests.integration.kafka_io import produce, read_until, wait_for
@@ -42,12 +42,19 @@ async def test_failing_model_exits_and_the_batch_is_answered_after_restart(
     assert process.returncode == EXIT_SCORING_FAILED
     assert "scoring failed; exiting so the batch is scored again" in worker.log_tail(400)
 
-    worker.env["MODEL_DIR"] = str(DEFAULT_MODEL_DIR)
+    # The failing model went live as the first published version; the operator's way
+    # back is publishing and promoting a good one. The worker then answers the batch.
+    good = worker.command("artifacts", "publish", "heart", str(DEFAULT_MODEL_DIR / "heart.joblib"))
+    assert good.returncode == 0, good.stderr
+    version = load_model(DEFAULT_MODEL_DIR / "heart.joblib").version
+    promoted = worker.command("artifacts", "promote", "heart", version)
+    assert promoted.returncode == 0, promoted.stderr
     worker.start()
     try:
         keys = {k for k, _ in records}
         outputs = await read_until(bootstrap, heart_pipe.output_topic,
                                    lambda rs: {r.key for r in rs} >= keys, timeout=120)
         assert {r.key for r in outputs} == keys
+        assert {dict(r.headers)["model.version"] for r in outputs} == {version.encode()}
     finally:
         worker.stop()

@@ -45,11 +45,16 @@ def test_console_producer_and_consumer_see_the_demo(bootstrap: str, worker: Work
           "--topic", heart_pipe.input_topic, "--reader-property", "parse.key=true",
           "--reader-property", "key.separator=|"],
          stdin=f"{key}|".encode() + DEMO_HEART_LINE + b"\n")
-    # The console consumer exits after --timeout-ms without a new message.
-    answer = _poll(lambda: _value_of(key, _run(
-        [CONSOLE / "kafka-console-consumer", "--bootstrap-server", bootstrap,
-         "--topic", heart_pipe.output_topic, "--from-beginning",
-         "--formatter-property", "print.key=true", "--timeout-ms", "5000"], timeout=120)))
+    # The console consumer exits after --timeout-ms without a new message; with
+    # print.headers it shows which model answered: `model.name:heart,...<TAB>key<TAB>value`.
+    answer = _poll(lambda: _value_of(key, "\n".join(
+        line.partition("\t")[2] for line in _run(
+            [CONSOLE / "kafka-console-consumer", "--bootstrap-server", bootstrap,
+             "--topic", heart_pipe.output_topic, "--from-beginning",
+             "--formatter-property", "print.key=true",
+             "--formatter-property", "print.headers=true",
+             "--timeout-ms", "5000"], timeout=120).splitlines()
+        if line.startswith("model.name:heart,model.version:") and f"\t{key}\t" in line)))
     assert answer == DEMO_HEART_LABEL
 
 

@@ -1,0 +1,97 @@
+"""Models that change while the stream runs: followed through Kafka, switched between batches.
+
+Every worker reads the artifacts topic (`models.artifact_store`). At first start, a
+pipeline with nothing published gets its shipped artifact as its first version. When a
+pipeline's live version changes, the worker checks the artifact's signature and bytes,
+loads it away from the event loop and makes it the pipeline's scorer; the agent takes it
+at its next batch, so no input is lost or answered twice by a switch, and each answer's
+`model.version` header names the model that made it. An artifact that fails a check is
+refused with a log line and a count (`inference_artifacts_refused_total`); the live
+model stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agents import metrics
+from agents.pipeline_agents import SCORERS, scorer_for
+from agents.scoring import Scorer
+from app import app
+from models.artifact_store import ArtifactError, ArtifactStore
+from models.artifacts import ModelLoadError, load_model_bytes
+from transport.artifact_topic import follow, publish, set_live
+
+logger = logging.getLogger(__name__)
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def follow_published_models() -> None:
+    """Publish what nothing has been published for, then follow the live versions."""
+    settings = app.settings
+    store = ArtifactStore()
+    caught_up = asyncio.Event()
+    refused: set[tuple[str, str]] = set()
+
+    async def on_change(pipeline: str) -> None:
+        if caught_up.is_set():
+            await switch(pipeline, store, refused)
+
+    following = asyncio.ensure_future(follow(settings, store, on_change=on_change,
+                                             on_bad=_count_bad, ready=caught_up))
+    await asyncio.wait([following, asyncio.ensure_future(caught_up.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if settings.signs_with_development_key:
+        logger.warning("published models are signed with the development key; set "
+                       "ARTIFACT_KEY to the deployment's own")
+    for name, live in SCORERS.items():
+        if store.live_version(name) is None:
+            model = live.scorer.model
+            await publish(settings, name, model.artifact, model.manifest)
+            await set_live(settings, name, model.version, history=[])
+        await switch(name, store, refused)
+        live.settled.set()
+    await following
+
+
+def _count_bad(pipeline: str) -> None:
+    """A record on the artifacts topic that is no artifact record counts as refused."""
+    metrics.ARTIFACTS_REFUSED.labels(pipeline if pipeline in SCORERS else "unknown").inc()
+
+
+_SWITCHING = asyncio.Lock()  # one switch at a time: a pointer may move while one loads
+
+
+async def switch(name: str, store: ArtifactStore, refused: set[tuple[str, str]]) -> None:
+    """Make the pipeline's live version this worker's scorer, if it is a new, valid one."""
+    async with _SWITCHING:
+        await _switch(name, store, refused)
+
+
+async def _switch(name: str, store: ArtifactStore, refused: set[tuple[str, str]]) -> None:
+    live = SCORERS.get(name)
+    version = store.live_version(name)
+    if live is None or version is None or version == live.scorer.model.version:
+        return
+    published = store.published(name, version)
+    if published is None or not published.complete() or (name, version) in refused:
+        return  # its records are still arriving, or it was refused already
+    try:
+        data, manifest = published.artifact(app.settings.artifact_key)
+        scorer = await asyncio.to_thread(_scorer, live.scorer, data, manifest)
+    except (ArtifactError, ModelLoadError) as exc:
+        refused.add((name, version))
+        metrics.ARTIFACTS_REFUSED.labels(name).inc()
+        logger.warning("%s: refusing published version %s, keeping %s: %s", name, version,
+                       live.scorer.model.version, exc)
+        return
+    old = live.replace(scorer)
+    metrics.MODEL_SWITCHES.labels(name).inc()
+    logger.info("%s: switched from version %s to %s", name, old.model.version, version)
+
+
+def _scorer(current: Scorer, data: bytes, manifest: dict[str, object]) -> Scorer:
+    model = load_model_bytes(data, dict(manifest), source=f"{current.name} from Kafka",
+                             fix="Publish it again with `faust -A app artifacts publish`")
+    return scorer_for(current.pipeline, model)

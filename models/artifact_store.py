@@ -1,0 +1,132 @@
+"""Published models as records of a compacted topic, and the state they add up to.
+
+Every worker reads the same topic, so workers on several machines agree on which model
+each pipeline runs, with no shared disk. Three kinds of record, keyed so compaction
+keeps each one's latest:
+
+- `chunk/<pipeline>/<version>/<n>`: the n-th piece of the artifact's bytes (pieces of
+  CHUNK_BYTES keep every record under the broker's default message size);
+- `manifest/<pipeline>/<version>`: the artifact's manifest (sha256, scikit-learn
+  version, labels, metrics...), the number of chunks and the deployment's signature;
+- `live/<pipeline>`: which version the pipeline runs, and the ones it ran before
+  (what `rollback` goes back to).
+
+A version is the start of the artifact's sha256 (`models.artifacts.VERSION_CHARS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.signing import signed_by
+
+CHUNK_BYTES = 512 * 1024
+
+
+class ArtifactError(ValueError):
+    """A published artifact that must not be used; the message says why."""
+
+
+def chunk_key(pipeline: str, version: str, index: int) -> bytes:
+    return f"chunk/{pipeline}/{version}/{index}".encode()
+
+
+def manifest_key(pipeline: str, version: str) -> bytes:
+    return f"manifest/{pipeline}/{version}".encode()
+
+
+def live_key(pipeline: str) -> bytes:
+    return f"live/{pipeline}".encode()
+
+
+def chunks(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+
+
+@dataclass
+class Published:
+    """One published version of a pipeline's model, as far as its records have arrived."""
+
+    manifest: dict[str, Any] | None = None
+    pieces: dict[int, bytes] = field(default_factory=dict)
+
+    def complete(self) -> bool:
+        return self.manifest is not None and len(self.pieces) == self.manifest["chunks"]
+
+    def artifact(self, key: bytes) -> tuple[bytes, dict[str, Any]]:
+        """The verified bytes and manifest; ArtifactError when unsigned, tampered or partial."""
+        if self.manifest is None:
+            raise ArtifactError("no manifest published")
+        if not signed_by(self.manifest, key):
+            raise ArtifactError("unsigned or signed with another key")
+        if not self.complete():
+            raise ArtifactError(f"{len(self.pieces)} of {self.manifest['chunks']} chunks")
+        data = b"".join(self.pieces[i] for i in range(self.manifest["chunks"]))
+        if hashlib.sha256(data).hexdigest() != self.manifest.get("sha256"):
+            raise ArtifactError("its bytes do not match the signed sha256 (tampered)")
+        return data, self.manifest
+
+
+@dataclass
+class ArtifactStore:
+    """What the topic's records say: published versions and live pointers per pipeline."""
+
+    versions: dict[str, dict[str, Published]] = field(default_factory=dict)
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, key: bytes | None, value: bytes | None) -> str | None:
+        """Fold one record in; returns the pipeline whose live version it may change.
+
+        A record that is not one of the three kinds raises ArtifactError and changes nothing.
+        """
+        kind, _, rest = (key or b"").decode(errors="replace").partition("/")
+        if kind == "live":
+            if value is None:
+                self.live.pop(rest, None)
+            else:
+                pointer = _json_object(value, "live pointer")
+                if not isinstance(pointer.get("version"), str):
+                    raise ArtifactError(f"live pointer for {rest} names no version")
+                self.live[rest] = pointer
+            return rest
+        pipeline, _, rest = rest.partition("/")
+        version, _, index = rest.partition("/")
+        if kind == "manifest" and value is not None:
+            manifest = _json_object(value, "manifest")
+            if not isinstance(manifest.get("chunks"), int):
+                raise ArtifactError(f"manifest of {pipeline} {version} gives no chunk count")
+            self._version(pipeline, version).manifest = manifest
+            return pipeline
+        if kind == "chunk" and value is not None and index.isdigit():
+            self._version(pipeline, version).pieces[int(index)] = value
+            return pipeline
+        if value is None and kind in ("manifest", "chunk"):
+            return None  # a tombstone: compaction removes the record
+        raise ArtifactError(f"not an artifact record (key {key!r})")
+
+    def _version(self, pipeline: str, version: str) -> Published:
+        return self.versions.setdefault(pipeline, {}).setdefault(version, Published())
+
+    def live_version(self, pipeline: str) -> str | None:
+        pointer = self.live.get(pipeline)
+        return None if pointer is None else str(pointer["version"])
+
+    def history(self, pipeline: str) -> list[str]:
+        pointer = self.live.get(pipeline)
+        return [] if pointer is None else list(pointer.get("history", []))
+
+    def published(self, pipeline: str, version: str) -> Published | None:
+        return self.versions.get(pipeline, {}).get(version)
+
+
+def _json_object(value: bytes, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ArtifactError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ArtifactError(f"{what} is not a JSON object")
+    return parsed
