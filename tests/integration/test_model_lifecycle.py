@@ -65,7 +65,7 @@ def version_of(path: Path) -> str:
     return sha256_file(path)[:12]
 
 
-def test_publish_refuses_tampered_foreign_and_broken_artifacts(
+def test_publish_refuses_tampered_unvouched_foreign_and_broken_artifacts(
         bootstrap: str, tmp_path: Path) -> None:
     worker = make_worker(bootstrap, tmp_path, "publish-refusals")
     shutil.copy(DEFAULT_MODEL_DIR / "heart.joblib", tmp_path / "heart.joblib")
@@ -78,7 +78,11 @@ def test_publish_refuses_tampered_foreign_and_broken_artifacts(
     foreign.with_suffix(".json").write_text(json.dumps({**manifest, "sklearn_version": "1.2.0"}))
     broken = tmp_path / "broken" / "heart.joblib"
     save_model(FailingModel(), broken, {"labels": manifest["labels"]})
+    bare = tmp_path / "bare" / "heart.joblib"  # no manifest: nothing vouches for its bytes
+    bare.parent.mkdir()
+    shutil.copy(DEFAULT_MODEL_DIR / "heart.joblib", bare)
     for path, reason in [(tampered, "does not match the manifest"),
+                         (bare, "heart.json is missing"),
                          (foreign, "trained with scikit-learn 1.2.0"),
                          (broken, "cannot score heart's probe input")]:
         done = artifacts(worker, "publish", "heart", str(path))
