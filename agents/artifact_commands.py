@@ -1,9 +1,11 @@
-"""`faust -A app artifacts publish|list|promote|rollback`: models through Kafka.
+"""`faust -A app artifacts publish|list|promote|rollback|shadow`: models through Kafka.
 
     faust -A app artifacts publish heart path/to/heart.joblib   # manifest beside it
     faust -A app artifacts list
     faust -A app artifacts promote heart 8b211a1cb12b
     faust -A app artifacts rollback heart
+    faust -A app artifacts shadow heart 3f0c9e1d2a7b     # score beside the live model
+    faust -A app artifacts shadow heart --off
 
 Every worker follows the topic and switches between two batches (`agents.model_updates`).
 """
@@ -20,19 +22,20 @@ from app import app
 from config.settings import PipelineSettings
 from models.artifact_store import ArtifactError, ArtifactStore
 from models.artifacts import ModelLoadError, load_model_bytes, read_manifest
-from transport.artifact_topic import publish, read_store, set_live
+from transport.artifact_topic import publish, read_store, set_live, set_shadow
 from transport.topics import ensure_topics
 
 HISTORY = 10  # versions `rollback` can go back through
-ACTIONS = ("publish", "list", "promote", "rollback")
+ACTIONS = ("publish", "list", "promote", "rollback", "shadow")
 
 
 @app.command(
     click.argument("action", type=click.Choice(ACTIONS)),
     click.argument("args", nargs=-1),
+    click.option("--off", is_flag=True, help="with shadow: stop shadow scoring"),
 )
-async def artifacts(self: object, action: str, args: tuple[str, ...]) -> None:
-    """Publish a model through Kafka, list what is published, promote or roll back."""
+async def artifacts(self: object, action: str, args: tuple[str, ...], off: bool) -> None:
+    """Publish a model through Kafka, list what is published, promote, roll back, shadow."""
     await ensure_topics(app.settings)
     store = await read_store(app.settings)
     if action == "list":
@@ -47,6 +50,8 @@ async def artifacts(self: object, action: str, args: tuple[str, ...]) -> None:
         await _promote(store, pipeline, args[1])
     elif action == "rollback" and len(args) == 1:
         await _rollback(store, pipeline)
+    elif action == "shadow" and len(args) == (1 if off else 2):
+        await _shadow(store, pipeline, None if off else args[1])
     else:
         raise click.UsageError(f"artifacts {action}: unexpected arguments {' '.join(args)}")
 
@@ -95,19 +100,36 @@ def _check_probe(estimator: Any, pipeline: PipelineSettings, probe: Any) -> None
                                    f"it gives {proba.shape} probabilities, not {expected}")
 
 
-async def _promote(store: ArtifactStore, pipeline: PipelineSettings, version: str) -> None:
+def _check_published(store: ArtifactStore, pipeline: PipelineSettings, version: str,
+                     action: str) -> None:
     published = store.published(pipeline.name, version)
     if published is None:
         raise click.ClickException(f"{pipeline.name} has no published version {version}")
     try:
         published.artifact(app.settings.artifact_key)
     except ArtifactError as exc:
-        raise click.ClickException(f"refusing to promote {version}: {exc}") from None
+        raise click.ClickException(f"refusing to {action} {version}: {exc}") from None
+
+
+async def _promote(store: ArtifactStore, pipeline: PipelineSettings, version: str) -> None:
+    _check_published(store, pipeline, version, "promote")
     current = store.live_version(pipeline.name)
     history = ([current] if current else []) + store.history(pipeline.name)
     await set_live(app.settings, pipeline.name, version, history[:HISTORY])
     click.echo(f"{pipeline.name}: {current} -> {version}; every worker switches between two "
                f"batches")
+    if store.shadow_version(pipeline.name) == version:
+        await set_shadow(app.settings, pipeline.name, None)
+        click.echo(f"{pipeline.name}: shadow off ({version} is live now)")
+
+
+async def _shadow(store: ArtifactStore, pipeline: PipelineSettings, version: str | None) -> None:
+    if version is not None:
+        _check_published(store, pipeline, version, "shadow")
+    await set_shadow(app.settings, pipeline.name, version)
+    click.echo(f"{pipeline.name}: shadow {version or 'off'}" + (
+        "; its agreement with the live model is on the dashboard and in /metrics"
+        if version else ""))
 
 
 async def _rollback(store: ArtifactStore, pipeline: PipelineSettings) -> None:
@@ -121,7 +143,7 @@ async def _rollback(store: ArtifactStore, pipeline: PipelineSettings) -> None:
 
 def _print_list(store: ArtifactStore) -> None:
     for name, versions in sorted(store.versions.items()):
-        live = store.live_version(name)
+        live, shadow = store.live_version(name), store.shadow_version(name)
         click.echo(f"{name}:")
         for version, published in versions.items():
             manifest = published.manifest or {}
@@ -130,7 +152,7 @@ def _print_list(store: ArtifactStore) -> None:
                 state = "ok"
             except ArtifactError as exc:
                 state = f"REFUSED: {exc}"
-            marker = "*" if version == live else " "
+            marker = "*" if version == live else "s" if version == shadow else " "
             click.echo(f"  {marker} {version}  {manifest.get('size_bytes', 0):>10,} bytes  "
                        f"{manifest.get('created_at', '?')}  {manifest.get('estimator', '')}"
                        f"  [{state}]")

@@ -64,31 +64,45 @@ _SWITCHING = asyncio.Lock()  # one switch at a time: a pointer may move while on
 
 
 async def switch(name: str, store: ArtifactStore, refused: set[tuple[str, str]]) -> None:
-    """Make the pipeline's live version this worker's scorer, if it is a new, valid one."""
-    async with _SWITCHING:
-        await _switch(name, store, refused)
-
-
-async def _switch(name: str, store: ArtifactStore, refused: set[tuple[str, str]]) -> None:
+    """Make the pipeline's live and shadow versions this worker's, if new and valid."""
     live = SCORERS.get(name)
-    version = store.live_version(name)
-    if live is None or version is None or version == live.scorer.model.version:
+    if live is None:
         return
+    async with _SWITCHING:
+        version = store.live_version(name)
+        if version is not None and version != live.scorer.model.version:
+            scorer = await _verified(name, version, store, refused, live.scorer)
+            if scorer is not None:
+                old = live.replace(scorer)
+                metrics.MODEL_SWITCHES.labels(name).inc()
+                logger.info("%s: switched from version %s to %s", name, old.model.version,
+                            version)
+        shadow = store.shadow_version(name)
+        shadowing = None if live.shadow is None else live.shadow.model.version
+        if shadow == shadowing or (shadow is not None and shadow in live.failed_shadows):
+            return
+        scorer = None if shadow is None else await _verified(name, shadow, store, refused,
+                                                            live.scorer)
+        if shadow is None or scorer is not None:
+            live.shadow_with(scorer)
+            logger.info("%s: shadow %s", name, f"version {shadow}" if shadow else "off")
+
+
+async def _verified(name: str, version: str, store: ArtifactStore,
+                    refused: set[tuple[str, str]], current: Scorer) -> Scorer | None:
+    """A scorer for a published version, or None: not all there yet, or refused."""
     published = store.published(name, version)
     if published is None or not published.complete() or (name, version) in refused:
-        return  # its records are still arriving, or it was refused already
+        return None  # its records are still arriving, or it was refused already
     try:
         data, manifest = published.artifact(app.settings.artifact_key)
-        scorer = await asyncio.to_thread(_scorer, live.scorer, data, manifest)
+        return await asyncio.to_thread(_scorer, current, data, manifest)
     except (ArtifactError, ModelLoadError) as exc:
         refused.add((name, version))
         metrics.ARTIFACTS_REFUSED.labels(name).inc()
         logger.warning("%s: refusing published version %s, keeping %s: %s", name, version,
-                       live.scorer.model.version, exc)
-        return
-    old = live.replace(scorer)
-    metrics.MODEL_SWITCHES.labels(name).inc()
-    logger.info("%s: switched from version %s to %s", name, old.model.version, version)
+                       current.model.version, exc)
+        return None
 
 
 def _scorer(current: Scorer, data: bytes, manifest: dict[str, object]) -> Scorer:

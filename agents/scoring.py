@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +28,7 @@ from models.predictions import Predictions, predictions
 from models.predictors import Predictor
 from schemas.answers import Header, answer_headers, model_headers
 from schemas.batch import DecodedBatch
-from schemas.counts import DEAD_LETTER
+from schemas.counts import DEAD_LETTER, is_shadow, shadow_agreed, shadow_label
 from transport.delivery import BatchStream
 from transport.sink import Outbox, OutRecord
 
@@ -67,6 +68,8 @@ class Live:
 
     scorer: Scorer
     retire: Callable[[Scorer], None]
+    shadow: Scorer | None = None
+    failed_shadows: set[str] = field(default_factory=set)  # versions not to shadow again
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     _replaced: list[Scorer] = field(default_factory=list)
 
@@ -75,6 +78,12 @@ class Live:
         old, self.scorer = self.scorer, scorer
         self._replaced.append(old)
         return old
+
+    def shadow_with(self, scorer: Scorer | None) -> None:
+        """From the next batch, also score with `scorer` (None: no shadow)."""
+        if self.shadow is not None:
+            self._replaced.append(self.shadow)
+        self.shadow = scorer
 
     def after_batch(self) -> None:
         """No batch uses a replaced scorer any more: retire them."""
@@ -93,8 +102,12 @@ async def serve(batches: BatchStream, live: Live) -> None:
     try:
         async for batch in batches:
             started = time.perf_counter()
-            scorer = live.scorer
-            outbox = await score_events(batch.messages, scorer)
+            scorer, shadow = live.scorer, live.shadow
+            outbox = await score_events(batch.messages, scorer, shadow)
+            if outbox.shadow_failed and shadow is not None:
+                live.failed_shadows.add(shadow.model.version)
+                if live.shadow is shadow:
+                    live.shadow_with(None)
             live.after_batch()
             await batches.send(batch, outbox)
             _observe(scorer.name, len(batch.messages), outbox, time.perf_counter() - started)
@@ -116,13 +129,20 @@ def exit_unscored(exc: BaseException) -> NoReturn:
     os._exit(EXIT_SCORING_FAILED)
 
 
-async def score_events(messages: Sequence[Message], scorer: Scorer) -> Outbox:
-    """Decode the batch, predict the valid messages in one call, dead-letter the rest."""
+async def score_events(messages: Sequence[Message], scorer: Scorer,
+                       shadow: Scorer | None = None) -> Outbox:
+    """Decode the batch, predict the valid messages in one call, dead-letter the rest.
+
+    With a `shadow` model, it scores the same inputs; its labels are only counted.
+    """
     pipeline = scorer.pipeline
     outbox = Outbox(pipeline.name, pipeline.output_topic, pipeline.dlq_topic)
     decoded = scorer.decode([m.value for m in messages])
     if decoded.valid:
         predicted = await _predict(scorer, decoded.features)
+        if shadow is not None:
+            partitions = [messages[i].partition for i in decoded.valid]
+            await _compare(shadow, decoded.features, predicted, partitions, outbox)
         encoded = {label: label.encode() for label in pipeline.spec.labels}
         model = scorer.provenance
         answers, counts = outbox.answers, outbox.counts
@@ -147,6 +167,36 @@ async def _predict(scorer: Scorer, features: Any) -> Predictions:
     return result
 
 
+async def _compare(shadow: Scorer, features: Any, live: Predictions, partitions: list[int],
+                   outbox: Outbox) -> None:
+    """Count what the shadow model says of the inputs the live one answered.
+
+    A shadow model is a candidate: if it fails, this worker stops shadowing, says so and
+    counts it, and the live answers go out as if there had been no shadow.
+    """
+    started = time.perf_counter()
+    try:
+        theirs = predictions(await shadow.predictor(features), shadow.pipeline.spec.labels)
+    except Exception as exc:  # any failure of a candidate must leave the live answers alone
+        logger.error("%s: shadow version %s failed, shadowing stops on this worker: %r",
+                     shadow.name, shadow.model.version, exc)
+        metrics.SHADOW_FAILURES.labels(shadow.name).inc()
+        outbox.shadow_failed = True
+        return
+    metrics.SHADOW_MODEL_SECONDS.labels(shadow.name).observe(time.perf_counter() - started)
+    version, counts = shadow.model.version, outbox.counts
+    agreed = shadow_agreed(version)
+    for partition, mine, other in zip(partitions, live.labels, theirs.labels, strict=True):
+        counts[partition, shadow_label(version, "live", mine)] += 1
+        counts[partition, shadow_label(version, "shadow", other)] += 1
+        if mine == other:
+            counts[partition, agreed] += 1
+    for label, n in Counter(theirs.labels).items():
+        metrics.SHADOW_PREDICTIONS.labels(shadow.name, label).inc(n)
+    metrics.SHADOW_AGREEMENTS.labels(shadow.name).inc(
+        sum(1 for mine, other in zip(live.labels, theirs.labels, strict=True) if mine == other))
+
+
 def _observe(pipeline: str, size: int, outbox: Outbox, seconds: float) -> None:
     metrics.EVENTS_IN.labels(pipeline).inc(size)
     metrics.BATCH_SIZE.labels(pipeline).observe(size)
@@ -154,7 +204,7 @@ def _observe(pipeline: str, size: int, outbox: Outbox, seconds: float) -> None:
     for label, n in outbox.label_counts().items():
         if label == DEAD_LETTER:
             metrics.DEAD_LETTERS.labels(pipeline).inc(n)
-        else:
+        elif not is_shadow(label):
             metrics.PREDICTIONS.labels(pipeline, label).inc(n)
 
 

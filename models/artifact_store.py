@@ -9,7 +9,9 @@ keeps each one's latest:
 - `manifest/<pipeline>/<version>`: the artifact's manifest (sha256, scikit-learn
   version, labels, metrics...), the number of chunks and the deployment's signature;
 - `live/<pipeline>`: which version the pipeline runs, and the ones it ran before
-  (what `rollback` goes back to).
+  (what `rollback` goes back to);
+- `shadow/<pipeline>`: which version also scores the pipeline's inputs without
+  answering (`{"version": null}`: none).
 
 A version is the start of the artifact's sha256 (`models.artifacts.VERSION_CHARS`).
 """
@@ -40,6 +42,10 @@ def manifest_key(pipeline: str, version: str) -> bytes:
 
 def live_key(pipeline: str) -> bytes:
     return f"live/{pipeline}".encode()
+
+
+def shadow_key(pipeline: str) -> bytes:
+    return f"shadow/{pipeline}".encode()
 
 
 def chunks(data: bytes) -> list[bytes]:
@@ -76,6 +82,7 @@ class ArtifactStore:
 
     versions: dict[str, dict[str, Published]] = field(default_factory=dict)
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shadow: dict[str, str] = field(default_factory=dict)
 
     def apply(self, key: bytes | None, value: bytes | None) -> str | None:
         """Fold one record in; returns the pipeline whose live version it may change.
@@ -91,6 +98,16 @@ class ArtifactStore:
                 if not isinstance(pointer.get("version"), str):
                     raise ArtifactError(f"live pointer for {rest} names no version")
                 self.live[rest] = pointer
+            return rest
+        if kind == "shadow":
+            version = None if value is None else _json_object(value, "shadow pointer").get(
+                "version")
+            if version is None:
+                self.shadow.pop(rest, None)
+            elif isinstance(version, str):
+                self.shadow[rest] = version
+            else:
+                raise ArtifactError(f"shadow pointer for {rest} names no version")
             return rest
         pipeline, _, rest = rest.partition("/")
         version, _, index = rest.partition("/")
@@ -113,6 +130,9 @@ class ArtifactStore:
     def live_version(self, pipeline: str) -> str | None:
         pointer = self.live.get(pipeline)
         return None if pointer is None else str(pointer["version"])
+
+    def shadow_version(self, pipeline: str) -> str | None:
+        return self.shadow.get(pipeline)
 
     def history(self, pipeline: str) -> list[str]:
         pointer = self.live.get(pipeline)

@@ -1,5 +1,9 @@
 """The count record, defined once: per-label counts keyed "pipeline:label".
 
+A shadow model's figures are counted the same way, under labels that start with
+`shadow:<version>:` (`shadow_label`, `SHADOW_AGREED`), so they are as exact and as global
+as the live counts, and kept apart from them (`is_shadow`).
+
 Three parties use it: the scoring agents send count deltas (`delta`), the counting agent
 reads them into the table (`DELTA_TOPIC`, `TABLE`), and every dashboard reads the
 table's changelog back (`changelog_entry`). The formats below are what Faust writes and
@@ -19,6 +23,39 @@ DELTA_TOPIC: dict[str, Any] = {"key_type": str, "key_serializer": "raw",
                                "value_type": int, "value_serializer": "json"}
 #: How the table is declared: Faust writes its changelog's keys and values as JSON.
 TABLE: dict[str, Any] = {"key_type": str, "value_type": int, "default": int}
+
+
+SHADOW = "shadow"
+
+
+def shadow_label(version: str, role: str, label: str) -> str:
+    """`shadow:<version>:<role>:<label>`: the label the "live" or "shadow" model gave."""
+    return f"{SHADOW}:{version}:{role}:{label}"
+
+
+def shadow_agreed(version: str) -> str:
+    """The count of inputs shadow `version` gave the live model's label."""
+    return f"{SHADOW}:{version}:agreed"
+
+
+def is_shadow(label: str) -> bool:
+    return label.startswith(SHADOW + ":")
+
+
+def shadow_figures(counts: dict[str, int], version: str) -> dict[str, Any]:
+    """Shadow `version`'s comparison from a pipeline's shadow counts: label counts of both
+    models over the same inputs, how many were compared and the share agreed on."""
+    labels: dict[str, dict[str, int]] = {"live": {}, "shadow": {}}
+    prefix = f"{SHADOW}:{version}:"
+    for key, n in counts.items():
+        if key.startswith(prefix) and key.count(":") >= 3:
+            _, _, role, label = key.split(":", 3)
+            labels.setdefault(role, {})[label] = n
+    compared = sum(labels["shadow"].values())
+    agreed = counts.get(shadow_agreed(version), 0)
+    return {"version": version, "compared": compared, "agreed": agreed,
+            "agreement": round(agreed / compared, 4) if compared else None,
+            "live_labels": labels["live"], "shadow_labels": labels["shadow"]}
 
 
 def count_key(pipeline: str, label: str) -> str:

@@ -1,8 +1,10 @@
-"""A heart model that fails on every call: a stand-in for a model that breaks in service."""
+"""Heart models that misbehave in known ways: stand-ins for what goes wrong in service."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 class FailingModel:
@@ -10,3 +12,20 @@ class FailingModel:
 
     def predict_proba(self, rows: Any) -> Any:
         raise RuntimeError("the model failed")
+
+
+class DisagreesOnOddAges:
+    """A known candidate: the wrapped heart model's answers, turned round for odd ages.
+
+    Against the live model it agrees exactly on the patients of even age, which makes the
+    agreement a shadow comparison must report known in advance.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def predict_proba(self, rows: Any) -> Any:
+        proba = np.array(self.estimator.predict_proba(rows))
+        odd = np.asarray(rows)[:, 0].astype(int) % 2 == 1  # column 0 is age
+        proba[odd] = proba[odd][:, ::-1]
+        return proba

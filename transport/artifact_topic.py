@@ -22,6 +22,7 @@ from models.artifact_store import (
     chunks,
     live_key,
     manifest_key,
+    shadow_key,
 )
 from models.signing import sign
 from transport.security import client_options
@@ -120,12 +121,20 @@ async def publish(settings: Settings, pipeline: str, data: bytes,
 async def set_live(settings: Settings, pipeline: str, version: str,
                    history: list[str]) -> None:
     """Point the pipeline at `version`; `history` lists the versions live before it."""
+    await _write(settings, live_key(pipeline), {"version": version, "history": history})
+
+
+async def set_shadow(settings: Settings, pipeline: str, version: str | None) -> None:
+    """Have `version` score the pipeline's inputs beside the live one (None: stop)."""
+    await _write(settings, shadow_key(pipeline), {"version": version})
+
+
+async def _write(settings: Settings, key: bytes, value: dict[str, Any]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
                                 enable_idempotence=True, **client_options(settings))
     await producer.start()
     try:
-        value = json.dumps({"version": version, "history": history}).encode()
-        await producer.send_and_wait(settings.artifacts_topic, value,
-                                     key=live_key(pipeline), partition=0)
+        await producer.send_and_wait(settings.artifacts_topic, json.dumps(value).encode(),
+                                     key=key, partition=0)
     finally:
         await producer.stop()

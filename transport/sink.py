@@ -67,6 +67,7 @@ class Outbox:
     answers: list[OutRecord] = field(default_factory=list)
     dead_letters: list[OutRecord] = field(default_factory=list)
     counts: Counter[tuple[int, str]] = field(default_factory=Counter)
+    shadow_failed: bool = False  # the shadow model failed on this batch (`agents.scoring`)
 
     def partitions(self) -> set[int]:
         return ({r.partition for r in self.answers} | {r.partition for r in self.dead_letters}

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from schemas.counts import DEAD_LETTER, changelog_entry, split_count_key
+from schemas.counts import DEAD_LETTER, changelog_entry, is_shadow, split_count_key
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ class GlobalView:
     def pipeline_totals(self) -> dict[str, int]:
         sums: dict[str, int] = {}
         for key, value in self.totals.items():
-            pipeline, _ = split_count_key(key)
-            sums[pipeline] = sums.get(pipeline, 0) + value
+            pipeline, label = split_count_key(key)
+            if not is_shadow(label):
+                sums[pipeline] = sums.get(pipeline, 0) + value
         return sums
 
     def sample(self, now: float) -> None:
@@ -157,6 +158,7 @@ class Monitor:
         out: dict[str, Any] = {}
         for p in self.pipelines:
             labels: dict[str, int] = {}
+            shadow: dict[str, int] = {}
             dead = 0
             for key, value in sorted(self.view.totals.items()):
                 name, label = split_count_key(key)
@@ -164,6 +166,8 @@ class Monitor:
                     continue
                 if label == DEAD_LETTER:
                     dead = value
+                elif is_shadow(label):
+                    shadow[label] = value
                 else:
                     labels[label] = value
             lag = self.view.lag.get(p.name, {})
@@ -175,6 +179,7 @@ class Monitor:
                 "events_per_second": round(self.view.rate(p.name), 2),
                 "lag": {str(k): v for k, v in lag.items()},
                 "lag_total": sum(lag.values()),
+                "shadow_counts": shadow,
             }
         return out
 

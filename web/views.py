@@ -11,10 +11,12 @@ from typing import Any
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agents import metrics
 from agents.pipeline_agents import SCORERS
 from agents.scoring import Scorer
 from agents.topics import label_to_count
 from app import app
+from schemas.counts import shadow_figures
 from transport.security import client_options
 from web.monitor import Monitor, PipelineTopics
 
@@ -60,7 +62,14 @@ def stats() -> dict[str, Any]:
     """The whole /stats document; its fields are documented in the README."""
     pipelines = monitor.snapshot()
     for name, live in SCORERS.items():
-        pipelines[name]["model"] = model_summary(live.scorer)
+        pipeline = pipelines[name]
+        pipeline["model"] = model_summary(live.scorer) | {
+            "seconds_per_batch": _rounded(metrics.mean(metrics.INFERENCE_SECONDS, name))}
+        shadow_counts = pipeline.pop("shadow_counts")
+        pipeline["shadow"] = None if live.shadow is None else (
+            model_summary(live.shadow)
+            | shadow_figures(shadow_counts, live.shadow.model.version)
+            | {"seconds_per_batch": _rounded(metrics.mean(metrics.SHADOW_MODEL_SECONDS, name))})
     inputs = {p["topics"]["input"] for p in pipelines.values()}
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():
@@ -79,6 +88,10 @@ def stats() -> dict[str, Any]:
         "pipelines": pipelines,
         "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 6)
 
 
 @app.page("/stats")
