@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_IN = Counter("inference_events_in_total", "Input events consumed", ["pipeline"])
 PREDICTIONS = Counter(
@@ -35,6 +35,13 @@ INFERENCE_SECONDS = Histogram(
     "inference_model_seconds", "Time of one batch's model call", ["pipeline"],
     buckets=MODEL_BUCKETS,
 )
+FEATURE_PSI = Gauge(
+    "inference_feature_psi",
+    "Population stability index of an input feature over this worker's drift window",
+    ["pipeline", "feature"])
+LABEL_SHARE = Gauge(
+    "inference_label_share", "Share of a label among the answers of this worker's drift window",
+    ["pipeline", "label"])
 SHADOW_MODEL_SECONDS = Histogram(
     "inference_shadow_model_seconds", "Time of one batch's shadow model call", ["pipeline"],
     buckets=MODEL_BUCKETS,

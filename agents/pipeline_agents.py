@@ -14,6 +14,7 @@ from agents.scoring import Live, Scorer, exit_unscored, serve
 from app import app
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel, ModelLoadError, load_model
+from models.drift import DriftWindow
 from models.predictors import InProcesses, build_predictor
 from transport.delivery import BatchStream
 
@@ -33,7 +34,10 @@ def scorer_for(pipeline: PipelineSettings, model: LoadedModel) -> Scorer:
         estimator=model.estimator, fast=spec.fast_form(model.estimator),
         predict_in=spec.predict_in, artifact=model.artifact,
         processes=pipeline.processes or 1, executors=app.executors)
-    return Scorer(pipeline, spec.batch_decoder(pipeline.options), model, predictor)
+    profile = model.manifest.get("profile")
+    drift = (DriftWindow(profile, app.settings.drift_window)
+             if profile is not None and spec.drift_columns is not None else None)
+    return Scorer(pipeline, spec.batch_decoder(pipeline.options), model, predictor, drift)
 
 
 def _retire(scorer: Scorer) -> None:

@@ -24,6 +24,7 @@ from faust.types import Message
 from agents import metrics
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel
+from models.drift import DriftWindow
 from models.predictions import Predictions, predictions
 from models.predictors import Predictor
 from schemas.answers import Header, answer_headers, model_headers
@@ -45,6 +46,7 @@ class Scorer:
     decode: Callable[[Sequence[bytes | None]], DecodedBatch]
     model: LoadedModel
     predictor: Predictor
+    drift: DriftWindow | None = None  # its inputs and answers against its training profile
 
     @property
     def name(self) -> str:
@@ -140,6 +142,9 @@ async def score_events(messages: Sequence[Message], scorer: Scorer,
     decoded = scorer.decode([m.value for m in messages])
     if decoded.valid:
         predicted = await _predict(scorer, decoded.features)
+        drift_columns = pipeline.spec.drift_columns
+        if scorer.drift is not None and drift_columns is not None:
+            scorer.drift.observe(drift_columns(decoded.features), predicted.labels)
         if shadow is not None:
             partitions = [messages[i].partition for i in decoded.valid]
             await _compare(shadow, decoded.features, predicted, partitions, outbox)

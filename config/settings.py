@@ -69,6 +69,7 @@ class Settings:
     table_store: str
     model_dir: Path
     batch_size: int
+    drift_window: int
     processing_guarantee: str = "at_least_once"
     broker_security_protocol: str = "PLAINTEXT"
     broker_ca_file: Path | None = None
@@ -123,6 +124,8 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
+            drift_window=reader.integer("DRIFT_WINDOW_EVENTS", 10_000, low=100,
+                                        high=10_000_000),
             processing_guarantee=reader.choice("PROCESSING_GUARANTEE", "at_least_once",
                                                GUARANTEES),
             broker_security_protocol=reader.choice(

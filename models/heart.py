@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models.artifacts import read_manifest, save_model, sha256_file
+from models.drift import training_profile
 from models.linear import verified_fast_form
 from models.predictions import ProbaFn
 from schemas.heart import FEATURE_KEYS, HEART_FIELDS
@@ -155,6 +156,11 @@ def fast_form(estimator: Any) -> ProbaFn | None:
     return verified_fast_form(estimator, probe_rows())
 
 
+def drift_columns(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """What drift is watched on: every input field (`models.drift`)."""
+    return {name: rows[:, i] for i, name in enumerate(FEATURE_KEYS)}
+
+
 def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Choose a classifier by cross-validation, fit it on all unique rows, save it."""
     data = data_dir / "heart.csv"
@@ -175,6 +181,7 @@ def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
             "metrics": {"evaluation": "stratified 10-fold cross-validation, de-duplicated rows",
                         **results[chosen]},
             "candidates": results,
+            "profile": training_profile(drift_columns(x), [LABELS[t] for t in y], LABELS),
         },
     )
 

@@ -2,7 +2,7 @@
 
 Importing scikit-learn costs a process about 75 MB; the sentiment pool's processes need
 none of it once the fitted pipeline's numbers (idf weights, coefficients) are read off.
-`compile_text` does that only for the exact structure `models.sentiment` trains, and the
+`compile_text` does that only for the exact structures `models.sentiment` trains, and the
 result is used only after it reproduced the pipeline's probabilities on probe texts
 (`verified_text_scorer`). The text cleaning lives here too, so the pipeline and this form
 share one definition.
@@ -32,14 +32,19 @@ def clean_text(text: str) -> str:
 
 @dataclass(frozen=True)
 class LinearText:
-    """Hashed word n-grams, sublinear TF-IDF with l2 norm, then a logistic regression."""
+    """Hashed word n-grams, weighted per n-gram and l2-normalised, then a logistic regression.
+
+    Two shapes: sublinear TF-IDF (`weight` = idf, each n-gram's 1 + log(count)), and
+    NBSVM's log-count ratios over n-gram indicators (`binary`, `weight` = the ratio).
+    """
 
     token_pattern: str
     ngram_range: tuple[int, int]
     n_features: int
-    idf: np.ndarray
+    weight: np.ndarray
     coef: np.ndarray
     intercept: float
+    binary: bool = False
 
     def _indices(self, text: str) -> np.ndarray:
         """Hashed feature index of every n-gram, as HashingVectorizer computes it."""
@@ -59,10 +64,14 @@ class LinearText:
         """Probability of a positive review, for each text."""
         z = np.full(len(texts), self.intercept)
         for row, text in enumerate(texts):
-            columns, counts = np.unique(self._indices(text), return_counts=True)
+            if self.binary:
+                columns = np.unique(self._indices(text))
+                weights = self.weight[columns]
+            else:
+                columns, counts = np.unique(self._indices(text), return_counts=True)
+                weights = (np.log(counts.astype(np.float32)) + np.float32(1)) * self.weight[columns]
             if not len(columns):
                 continue
-            weights = (np.log(counts.astype(np.float32)) + np.float32(1)) * self.idf[columns]
             norm = np.sqrt(np.dot(weights, weights))
             if norm > 0:
                 z[row] += np.dot(weights, self.coef[columns]) / norm
@@ -76,21 +85,28 @@ def compile_text(pipeline: Any) -> LinearText | None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != [
-            "hash", "tfidf", "clf"]:
+    from models.sentiment import LogCountRatio
+
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 3:
         return None
-    hasher, tfidf, clf = (step for _, step in pipeline.steps)
+    hasher, weighting, clf = (step for _, step in pipeline.steps)
     if not (isinstance(hasher, HashingVectorizer) and hasher.analyzer == "word"
             and hasher.preprocessor is clean_text and hasher.tokenizer is None
-            and hasher.stop_words is None and not hasher.binary and not hasher.alternate_sign
-            and hasher.norm is None and isinstance(tfidf, TfidfTransformer)
-            and tfidf.use_idf and tfidf.sublinear_tf and tfidf.norm == "l2"
+            and hasher.stop_words is None and not hasher.alternate_sign
+            and hasher.norm is None
             and isinstance(clf, LogisticRegression) and len(clf.classes_) == 2):
         return None
+    if (not hasher.binary and isinstance(weighting, TfidfTransformer) and weighting.use_idf
+            and weighting.sublinear_tf and weighting.norm == "l2"):
+        weight = np.asarray(weighting.idf_)
+    elif hasher.binary and type(weighting) is LogCountRatio:
+        weight = np.asarray(weighting.ratio_)
+    else:
+        return None
     return LinearText(token_pattern=hasher.token_pattern, ngram_range=hasher.ngram_range,
-                      n_features=hasher.n_features, idf=np.asarray(tfidf.idf_),
+                      n_features=hasher.n_features, weight=weight,
                       coef=np.asarray(clf.coef_[0], dtype=np.float64),
-                      intercept=float(clf.intercept_[0]))
+                      intercept=float(clf.intercept_[0]), binary=bool(hasher.binary))
 
 
 def verified_text_scorer(pipeline: Any, probe: Sequence[str]) -> LinearText | None:

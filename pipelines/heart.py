@@ -26,6 +26,7 @@ pipeline = PipelineSpec(
     model_file="heart.joblib",
     fast_form=heart.fast_form,
     probe=heart.probe_rows,
+    drift_columns=heart.drift_columns,
     examples=Examples(EXAMPLES / "heart_patients.jsonl", _message, numeric_csv=True),
     training=Training(train=heart.train, evaluate=heart.evaluate),
     bench_events=100_000,

@@ -27,6 +27,7 @@ pipeline = PipelineSpec(
     labels=sentiment.LABELS,
     model_file="sentiment.joblib",
     fast_form=sentiment.fast_form,
+    drift_columns=sentiment.drift_columns,
     probe=sentiment.probe_reviews,
     # Tokenising and hashing is pure-Python work: threads would share one core.
     predict_in="processes",

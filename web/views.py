@@ -70,6 +70,8 @@ def stats() -> dict[str, Any]:
             model_summary(live.shadow)
             | shadow_figures(shadow_counts, live.shadow.model.version)
             | {"seconds_per_batch": _rounded(metrics.mean(metrics.SHADOW_MODEL_SECONDS, name))})
+        drift = live.scorer.drift
+        pipeline["drift"] = None if drift is None else drift.summary()
     inputs = {p["topics"]["input"] for p in pipelines.values()}
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():
@@ -107,8 +109,22 @@ class Metrics(View):
     """This worker's counters and histograms in Prometheus text format."""
 
     async def get(self, request: Request) -> Response:
+        _refresh_drift_gauges()
         # aiohttp wants the charset apart from the content type.
         return self.text(generate_latest().decode(), content_type=PROMETHEUS_TYPE)
+
+
+def _refresh_drift_gauges() -> None:
+    """Drift figures are computed when asked for, not at every batch."""
+    for name, live in SCORERS.items():
+        drift = live.scorer.drift
+        if drift is None:
+            continue
+        for feature, value in drift.feature_psi().items():
+            metrics.FEATURE_PSI.labels(name, feature).set(value)
+        for label, share in drift.label_share().items():
+            if share["live"] is not None:
+                metrics.LABEL_SHARE.labels(name, label).set(share["live"])
 
 
 @app.page("/")
