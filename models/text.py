@@ -52,9 +52,9 @@ class LinearText:
         low, high = self.ngram_range
         grams = list(tokens) if low == 1 else []
         for n in range(max(low, 2), high + 1):
-            grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-        hashes = np.fromiter((mmh3.hash(g.encode("utf-8"), 0, signed=True) for g in grams),
-                             dtype=np.int64, count=len(grams))
+            grams += map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False))
+        # mmh3.hash(str) hashes the UTF-8 bytes with seed 0, signed: scikit-learn's hash.
+        hashes = np.array(list(map(mmh3.hash, grams)), dtype=np.int64)
         n_features = self.n_features
         # abs(-2**31) does not fit an int32; scikit-learn folds that one value like this.
         return np.where(hashes == _INT32_MIN, (2**31 - 1 - (n_features - 1)) % n_features,
