@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from faust.types import Message
 
 from agents import metrics
+from agents.recent import RECENT
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel
 from models.drift import DriftWindow
@@ -112,6 +113,7 @@ async def serve(batches: BatchStream, live: Live) -> None:
                     live.shadow_with(None)
             live.after_batch()
             await batches.send(batch, outbox)
+            RECENT.answered(scorer.name, batch.messages, time.time())
             _observe(scorer.name, len(batch.messages), outbox, time.perf_counter() - started)
     except Exception as exc:
         exit_unscored(exc)
@@ -219,6 +221,7 @@ def _dead_letter(message: Message, reason: str, pipeline: str) -> OutRecord:
         "%s: dead-lettering %s[%d]@%d: %s",
         pipeline, message.topic, message.partition, message.offset, reason,
     )
+    RECENT.rejected(pipeline, reason)
     headers = [
         ("error.reason", reason.encode()),
         ("source.topic", message.topic.encode()),

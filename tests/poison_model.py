@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from config.settings import DEFAULT_MODEL_DIR
+from models.artifacts import load_model, save_model
 
 
 class FailingModel:
@@ -29,3 +34,14 @@ class DisagreesOnOddAges:
         odd = np.asarray(rows)[:, 0].astype(int) % 2 == 1  # column 0 is age
         proba[odd] = proba[odd][:, ::-1]
         return proba
+
+
+def odd_age_candidate(folder: Path) -> Path:
+    """The shipped heart model wrapped in DisagreesOnOddAges, saved with its manifest."""
+    shipped = DEFAULT_MODEL_DIR / "heart.joblib"
+    manifest = json.loads(shipped.with_suffix(".json").read_text())
+    path = folder / "heart.joblib"
+    save_model(DisagreesOnOddAges(load_model(shipped).estimator), path,
+               {k: v for k, v in manifest.items() if k in ("labels", "features")}
+               | {"estimator": "the shipped model, turned round for odd ages"})
+    return path

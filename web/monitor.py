@@ -14,6 +14,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 60.0
 REFRESH_S = 1.0
+HISTORY_SLOT_S = 10  # events/s over the last ten minutes, one figure per slot
+HISTORY_SLOTS = 60
 
 
 @dataclass
@@ -42,6 +45,8 @@ class GlobalView:
 
     totals: dict[str, int] = field(default_factory=dict)
     samples: deque[tuple[float, dict[str, int]]] = field(default_factory=deque)
+    history: deque[tuple[float, dict[str, int]]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY_SLOTS + 1))
     lag: dict[str, dict[int, int]] = field(default_factory=dict)
     changelog_records: int = 0
 
@@ -64,11 +69,21 @@ class GlobalView:
                 sums[pipeline] = sums.get(pipeline, 0) + value
         return sums
 
-    def sample(self, now: float) -> None:
-        """Remember the per-pipeline totals at `now`, keeping one window of samples."""
-        self.samples.append((now, self.pipeline_totals()))
+    def sample(self, now: float, wall: float) -> None:
+        """Remember the per-pipeline totals at `now`, keeping one window of samples, and
+        at each history slot's start (`wall`: epoch seconds)."""
+        totals = self.pipeline_totals()
+        self.samples.append((now, totals))
         while self.samples and self.samples[0][0] < now - RATE_WINDOW_S:
             self.samples.popleft()
+        slot = wall // HISTORY_SLOT_S * HISTORY_SLOT_S
+        if not self.history or self.history[-1][0] != slot:
+            self.history.append((slot, totals))
+
+    def rates(self, pipeline: str) -> dict[int, float]:
+        """Slot start (epoch seconds) -> events per second during that slot."""
+        return {int(t0): max(0.0, (b.get(pipeline, 0) - a.get(pipeline, 0)) / (t1 - t0))
+                for (t0, a), (t1, b) in pairwise(self.history)}
 
     def rate(self, pipeline: str) -> float:
         """Events per second over the last minute (or since this worker started)."""
@@ -115,7 +130,7 @@ class Monitor:
                 now = time.monotonic()
                 if now >= next_refresh:
                     next_refresh = now + REFRESH_S
-                    self.view.sample(now)
+                    self.view.sample(now, time.time())
                     await self._refresh_lag(admin, consumer)
         finally:
             await consumer.stop()

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import metrics
 from agents.pipeline_agents import SCORERS
+from agents.recent import RECENT
 from agents.scoring import Scorer
 from agents.topics import label_to_count
 from app import app
@@ -72,6 +73,9 @@ def stats() -> dict[str, Any]:
             | {"seconds_per_batch": _rounded(metrics.mean(metrics.SHADOW_MODEL_SECONDS, name))})
         drift = live.scorer.drift
         pipeline["drift"] = None if drift is None else drift.summary()
+        pipeline["history"] = _history(name)
+        pipeline["dead_letter_reasons"] = [{"reason": reason, "count": n}
+                                           for reason, n in RECENT.top_reasons(name)]
     inputs = {p["topics"]["input"] for p in pipelines.values()}
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():
@@ -90,6 +94,15 @@ def stats() -> dict[str, Any]:
         "pipelines": pipelines,
         "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
+
+
+def _history(pipeline: str) -> list[dict[str, float | None]]:
+    """Per 10-second slot of the last ten minutes: global events/s, this worker's p99."""
+    rates = monitor.view.rates(pipeline)
+    slots = RECENT.latency.get(pipeline)
+    p99 = {} if slots is None else slots.p99_ms()
+    return [{"t": t, "events_per_second": None if t not in rates else round(rates[t], 1),
+             "p99_ms": p99.get(t)} for t in sorted(set(rates) | set(p99))]
 
 
 def _rounded(seconds: float | None) -> float | None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 
 import pytest
 from playwright.async_api import async_playwright
 
+from models.artifacts import sha256_file
 from tests.examples import fixture_reviews, heart_record
-from tests.integration.conftest import OUTPUT, make_worker
+from tests.integration.conftest import OUTPUT, ROOT, make_worker
 from tests.integration.kafka_io import produce
+from tests.poison_model import odd_age_candidate
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOT = OUTPUT / "dashboard.png"
+
 
 
 async def test_dashboard_numbers_reach_what_was_sent(
@@ -22,9 +26,15 @@ async def test_dashboard_numbers_reach_what_was_sent(
 ) -> None:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: `make test` installs it"
-    worker = make_worker(bootstrap, tmp_path_factory.mktemp("browser"), "browser")
+    tmp = tmp_path_factory.mktemp("browser")
+    candidate = odd_age_candidate(tmp / "candidate")
+    worker = make_worker(bootstrap, tmp, "browser", PYTHONPATH=str(ROOT))
     worker.start()
     try:
+        for args in (["publish", "heart", str(candidate)],
+                     ["shadow", "heart", sha256_file(candidate)[:12]]):
+            done = worker.command("artifacts", *args)
+            assert done.returncode == 0, done.stderr
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 1300, "height": 900})
@@ -52,6 +62,18 @@ async def test_dashboard_numbers_reach_what_was_sent(
             assert await total.text_content() == "160"
             assert "live" in (await page.locator("#status").text_content() or "")
             assert "at-least-once" in (await page.locator("#guarantee").text_content() or "")
+            # Shadow agreement, the drift table, reject reasons and the latency chart.
+            await page.wait_for_function(
+                "document.querySelector('[data-testid=\"heart-shadow\"]')"
+                "?.textContent.includes('of 150')", timeout=30_000)
+            shadow = await page.locator('[data-testid="heart-shadow"]').text_content() or ""
+            assert "agreement" in shadow and "%" in shadow, shadow
+            drift = await page.locator('[data-testid="heart-drift"]').text_content() or ""
+            assert "cholesterol" in drift and "Risk of Heart Disease" in drift, drift
+            reasons = await page.locator('[data-testid="heart-reasons"]').text_content() or ""
+            assert "not JSON" in reasons and "10" in reasons, reasons
+            p99 = await page.locator("#pipeline-heart .history svg").nth(1).text_content() or ""
+            assert re.search(r"p99 latency \(this worker\): [\d,.]+ ms", p99), p99
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
             await browser.close()
     finally:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from pathlib import Path
 
 from config.settings import DEFAULT_MODEL_DIR
-from models.artifacts import load_model, save_model
+from models.artifacts import load_model, sha256_file
 from tests.examples import heart_record
 from tests.integration.conftest import ROOT, make_worker
 from tests.integration.kafka_io import keyed, produce, read_until, wait_for
-from tests.poison_model import DisagreesOnOddAges
+from tests.poison_model import odd_age_candidate
 
 EVENTS = 4_500  # ages 30..74 cycle every 45 events: 22 of each 45 are odd
 ODD_AGES = EVENTS // 45 * 22
@@ -21,12 +20,8 @@ ODD_AGES = EVENTS // 45 * 22
 async def test_shadow_agreement_with_a_candidate_known_to_disagree(
         bootstrap: str, tmp_path: Path) -> None:
     shipped = load_model(DEFAULT_MODEL_DIR / "heart.joblib")
-    manifest = json.loads((DEFAULT_MODEL_DIR / "heart.json").read_text())
-    candidate = tmp_path / "candidate" / "heart.joblib"
-    written = save_model(DisagreesOnOddAges(shipped.estimator), candidate,
-                         {k: v for k, v in manifest.items() if k in ("labels", "features")}
-                         | {"estimator": "the shipped model, turned round for odd ages"})
-    version = written["sha256"][:12]
+    candidate = odd_age_candidate(tmp_path / "candidate")
+    version = sha256_file(candidate)[:12]
     worker = make_worker(bootstrap, tmp_path, "shadow", PYTHONPATH=str(ROOT),
                          ARTIFACT_KEY="shadow test key")
     heart = worker.settings.pipeline("heart")

@@ -20,13 +20,25 @@ def test_newest_changelog_value_wins_and_tombstones_delete() -> None:
 def test_rate_is_over_the_sampled_window() -> None:
     view = GlobalView()
     view.apply(*_record("heart:x", 100))
-    view.sample(1000.0)
+    view.sample(1000.0, 1000.0)
     view.apply(*_record("heart:x", 400))
-    view.sample(1010.0)
+    view.sample(1010.0, 1010.0)
     assert view.rate("heart") == 30.0
-    view.sample(1100.0)  # the first samples fall out of the one-minute window
+    view.sample(1100.0, 1100.0)  # the first samples fall out of the one-minute window
     assert view.rate("heart") == 0.0
     assert view.rate("sentiment") == 0.0
+
+
+def test_history_keeps_a_rate_per_ten_second_slot() -> None:
+    view = GlobalView()
+    view.apply(*_record("heart:x", 0))
+    for second in range(0, 31):
+        view.apply(*_record("heart:x", 0 if second < 10 else 50 * (second - 10)))
+        view.sample(float(second), 2000.0 + second)
+    # slots start at 2000, 2010, 2020, 2030: idle, then 50 events/s
+    assert view.rates("heart") == {2000: 0.0, 2010: 50.0, 2020: 50.0}
+    view.apply(*_record("heart:shadow:v2:agreed", 10**6))  # shadow counts are no events
+    assert view.pipeline_totals() == {"heart": 1000}
 
 
 def test_snapshot_splits_labels_dead_letters_and_lag() -> None:
