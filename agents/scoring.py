@@ -193,15 +193,16 @@ async def _compare(shadow: Scorer, features: Any, live: Predictions, partitions:
     metrics.SHADOW_MODEL_SECONDS.labels(shadow.name).observe(time.perf_counter() - started)
     version, counts = shadow.model.version, outbox.counts
     agreed = shadow_agreed(version)
+    agreements = 0
     for partition, mine, other in zip(partitions, live.labels, theirs.labels, strict=True):
         counts[partition, shadow_label(version, "live", mine)] += 1
         counts[partition, shadow_label(version, "shadow", other)] += 1
         if mine == other:
             counts[partition, agreed] += 1
+            agreements += 1
     for label, n in Counter(theirs.labels).items():
         metrics.SHADOW_PREDICTIONS.labels(shadow.name, label).inc(n)
-    metrics.SHADOW_AGREEMENTS.labels(shadow.name).inc(
-        sum(1 for mine, other in zip(live.labels, theirs.labels, strict=True) if mine == other))
+    metrics.SHADOW_AGREEMENTS.labels(shadow.name).inc(agreements)
 
 
 def _observe(pipeline: str, size: int, outbox: Outbox, seconds: float) -> None:

@@ -10,7 +10,7 @@ below 0.1 is read as no shift, 0.1-0.25 as a moderate one, above 0.25 as a large
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,9 +77,7 @@ class DriftWindow:
             if name in columns:
                 index = np.searchsorted(spec["edges"], np.asarray(columns[name]), side="right")
                 binned[name] = np.bincount(index, minlength=len(spec["shares"]))
-        counted: dict[str, int] = {}
-        for label in labels:
-            counted[label] = counted.get(label, 0) + 1
+        counted = dict(Counter(labels))
         self._add(len(labels), binned, counted, sign=1)
         self._batches.append((len(labels), binned, counted))
         while self._batches and self.events - self._batches[0][0] >= self.window:

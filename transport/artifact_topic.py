@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from config.settings import Settings
 from models.artifact_store import (
+    CHUNK_BYTES,
     ArtifactError,
     ArtifactStore,
     chunk_key,
@@ -100,10 +101,7 @@ async def publish(settings: Settings, pipeline: str, data: bytes,
     version = manifest["sha256"][:12]
     signed = sign({**manifest, "pipeline": pipeline, "version": version,
                    "chunks": len(pieces), "size_bytes": len(data)}, settings.artifact_key)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True, max_request_size=2 * 1024 * 1024,
-                                **client_options(settings))
-    await producer.start()
+    producer = await _producer(settings)
     try:
         topic = settings.artifacts_topic
         sent = [await producer.send(topic, piece, key=chunk_key(pipeline, version, i),
@@ -130,11 +128,18 @@ async def set_shadow(settings: Settings, pipeline: str, version: str | None) -> 
 
 
 async def _write(settings: Settings, key: bytes, value: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True, **client_options(settings))
-    await producer.start()
+    producer = await _producer(settings)
     try:
         await producer.send_and_wait(settings.artifacts_topic, json.dumps(value).encode(),
                                      key=key, partition=0)
     finally:
         await producer.stop()
+
+
+async def _producer(settings: Settings) -> AIOKafkaProducer:
+    """A started producer for the artifacts topic, whose requests fit a chunk with room."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
+                                enable_idempotence=True, max_request_size=4 * CHUNK_BYTES,
+                                **client_options(settings))
+    await producer.start()
+    return producer

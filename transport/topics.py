@@ -27,11 +27,26 @@ class BrokerUnavailable(RuntimeError):
     """The brokers did not answer within the start-up deadline."""
 
 
-def app_topics(settings: Settings) -> list[str]:
-    """Every topic the app reads or writes, apart from Faust's own internal ones."""
-    return [*(topic for p in settings.pipelines
-              for topic in (p.input_topic, p.output_topic, p.dlq_topic)),
-            settings.label_counts_topic, settings.artifacts_topic]
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+def app_topics(settings: Settings, compacted: tuple[str, ...] = ()) -> list[NewTopic]:
+    """Every topic the app reads or writes, apart from Faust's own internal ones, as created
+    (plus `compacted` ones)."""
+    def topic(name: str, configs: dict[str, str] | None = None,
+              partitions: int = settings.topic_partitions) -> NewTopic:
+        return NewTopic(name, partitions, settings.topic_replication_factor,
+                        topic_configs=configs or {})
+
+    dead_letters = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+    return [
+        *(topic(name) for p in settings.pipelines for name in (p.input_topic, p.output_topic)),
+        *(topic(p.dlq_topic, dead_letters) for p in settings.pipelines),
+        topic(settings.label_counts_topic),
+        *(topic(name, COMPACTED) for name in compacted),
+        # Published models are read in the order they were written: one partition.
+        topic(settings.artifacts_topic, COMPACTED, partitions=1),
+    ]
 
 
 async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) -> list[str]:
@@ -40,17 +55,12 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
     Waits up to `settings.broker_wait_s` for the brokers, then raises BrokerUnavailable.
     """
     timeout_s = settings.broker_wait_s
-    wanted = app_topics(settings) + list(compacted)
+    wanted = app_topics(settings, compacted)
+    names = {t.name for t in wanted}
     admin = await _connect(settings, timeout_s)
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            # Published models are read in the order they were written: one partition.
-            NewTopic(name, 1 if name == settings.artifacts_topic else settings.topic_partitions,
-                     settings.topic_replication_factor,
-                     topic_configs=_topic_configs(settings, name, compacted))
-            for name in wanted if name not in existing
-        ]
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -58,21 +68,14 @@ async def ensure_topics(settings: Settings, *, compacted: tuple[str, ...] = ()) 
                 logger.info("a topic was created concurrently by another worker")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while not set(wanted) <= set(await admin.list_topics()):
+        while not names <= set(await admin.list_topics()):
             if loop.time() > deadline:
-                raise BrokerUnavailable(f"topics not visible after {timeout_s:.0f}s: {wanted}")
+                raise BrokerUnavailable(f"topics not visible after {timeout_s:.0f}s: "
+                                        f"{sorted(names)}")
             await asyncio.sleep(0.2)
         return [t.name for t in missing]
     finally:
         await admin.close()
-
-
-def _topic_configs(settings: Settings, name: str, compacted: tuple[str, ...]) -> dict[str, str]:
-    if name in compacted or name == settings.artifacts_topic:
-        return {"cleanup.policy": "compact"}
-    if name in {p.dlq_topic for p in settings.pipelines}:
-        return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
-    return {}
 
 
 async def _connect(settings: Settings, timeout_s: float) -> AIOKafkaAdminClient:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -22,6 +24,44 @@ async def produce(bootstrap: str, topic: str,
         await asyncio.gather(*batch)
     finally:
         await producer.stop()
+
+
+@dataclass
+class SteadyStream:
+    """Keyed records sent at `rate` a second, `chunk` at a time, from `start()` to `stop()`.
+
+    The i-th record's key is `<run>-<i>` and its value `value(i)`; `sent` lists the keys
+    the broker has acknowledged, in order.
+    """
+
+    bootstrap: str
+    topic: str
+    value: Callable[[int], bytes]
+    rate: float
+    chunk: int = 300
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    sent: list[bytes] = field(default_factory=list)
+    _task: asyncio.Future[None] | None = None
+    _streaming: bool = True
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._stream())
+
+    async def stop(self) -> None:
+        self._streaming = False
+        if self._task is not None:
+            await self._task
+
+    async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
+        started, sent = loop.time(), self.sent
+        while self._streaming:
+            await asyncio.sleep(max(0.0, started + len(sent) / self.rate - loop.time()))
+            first = len(sent)
+            keys = [f"{self.run}-{i}".encode() for i in range(first, first + self.chunk)]
+            await produce(self.bootstrap, self.topic,
+                          [(k, self.value(first + i)) for i, k in enumerate(keys)])
+            sent.extend(keys)
 
 
 async def read_until(

@@ -25,7 +25,7 @@ from models.artifacts import load_model, save_model, sha256_file
 from models.heart import probe_rows
 from tests.examples import DEMO_HEART_LINE, DEMO_REVIEW, heart_record
 from tests.integration.conftest import OUTPUT, Worker, make_worker, twin
-from tests.integration.kafka_io import keyed, produce, read_until, wait_for
+from tests.integration.kafka_io import SteadyStream, keyed, produce, read_until, wait_for
 from tests.poison_model import FailingModel
 
 RATE = 3_000  # events/s offered while models switch
@@ -144,20 +144,8 @@ async def test_promote_and_rollback_under_load_on_two_workers(
     shipped = load_model(DEFAULT_MODEL_DIR / "heart.joblib").version
     candidate = other_heart_model(tmp / "candidate")
     version = version_of(candidate)
-    run = uuid.uuid4().hex[:6]
-    sent: list[bytes] = []
-    streaming = True
-
-    async def stream_in() -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while streaming:
-            await asyncio.sleep(max(0.0, started + len(sent) / RATE - loop.time()))
-            keys = [f"{run}-{i}".encode() for i in range(len(sent), len(sent) + CHUNK)]
-            await produce(bootstrap, heart.input_topic,
-                          [(k, heart_record(len(sent) + i)) for i, k in enumerate(keys)])
-            sent.extend(keys)
-
+    stream = SteadyStream(bootstrap, heart.input_topic, heart_record, RATE, CHUNK)
+    sent = stream.sent
     a.start()
     b.start()
     try:
@@ -165,7 +153,7 @@ async def test_promote_and_rollback_under_load_on_two_workers(
         owners = {p: w.name for w in (a, b) for p in _owned(w)}
         published = artifacts(a, "publish", "heart", str(candidate))
         assert published.returncode == 0, published.stderr
-        producing = asyncio.ensure_future(stream_in())
+        stream.start()
         await wait_for(lambda: len(sent) >= 3 * RATE, "three seconds of stream")
         assert artifacts(a, "promote", "heart", version).returncode == 0
         await _wait_every_partition(bootstrap, heart.output_topic, version, set(owners))
@@ -175,8 +163,7 @@ async def test_promote_and_rollback_under_load_on_two_workers(
         await _wait_every_partition(bootstrap, heart.output_topic, shipped, set(owners),
                                     after=rolled_back_at)
         await wait_for(lambda: len(sent) >= 12 * RATE, "three more seconds of stream")
-        streaming = False
-        await producing
+        await stream.stop()
         outputs = await read_until(bootstrap, heart.output_topic,
                                    lambda rs: len({r.key for r in rs}) >= len(sent),
                                    timeout=120)

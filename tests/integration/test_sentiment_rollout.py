@@ -7,10 +7,8 @@ then is promoted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import uuid
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
@@ -19,7 +17,7 @@ from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
 from tests.examples import fixture_reviews
 from tests.integration.conftest import OUTPUT, make_worker
-from tests.integration.kafka_io import keyed, produce, read_until, wait_for
+from tests.integration.kafka_io import SteadyStream, keyed, read_until, wait_for
 
 RATE = 3_000  # reviews/s offered
 CHUNK = 300
@@ -39,20 +37,9 @@ async def test_the_better_sentiment_model_is_shadowed_then_promoted_under_load(
                          ARTIFACT_KEY="rollout test key")
     sentiment = worker.settings.pipeline("sentiment")
     reviews = [text.encode() for text, _ in fixture_reviews()]
-    run = uuid.uuid4().hex[:6]
-    sent: list[bytes] = []
-    streaming = True
-
-    async def stream_in() -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while streaming:
-            await asyncio.sleep(max(0.0, started + len(sent) / RATE - loop.time()))
-            keys = [f"{run}-{i}".encode() for i in range(len(sent), len(sent) + CHUNK)]
-            await produce(bootstrap, sentiment.input_topic,
-                          [(k, reviews[(len(sent) + i) % len(reviews)])
-                           for i, k in enumerate(keys)])
-            sent.extend(keys)
+    stream = SteadyStream(bootstrap, sentiment.input_topic,
+                          lambda i: reviews[i % len(reviews)], RATE, CHUNK)
+    sent = stream.sent
 
     worker.start()
     try:
@@ -61,7 +48,7 @@ async def test_the_better_sentiment_model_is_shadowed_then_promoted_under_load(
         published = worker.command("artifacts", "publish", "sentiment",
                                    str(DEFAULT_MODEL_DIR / "sentiment.joblib"))
         assert published.returncode == 0, published.stderr
-        producing = asyncio.ensure_future(stream_in())
+        stream.start()
         await wait_for(lambda: len(sent) >= 2 * RATE, "two seconds of reviews")
         shadowed = worker.command("artifacts", "shadow", "sentiment", new)
         assert shadowed.returncode == 0, shadowed.stderr
@@ -75,8 +62,7 @@ async def test_the_better_sentiment_model_is_shadowed_then_promoted_under_load(
                        == new, "the worker to switch to the new model")
         more = len(sent) + 3 * RATE
         await wait_for(lambda: len(sent) >= more, "three more seconds of reviews")
-        streaming = False
-        await producing
+        await stream.stop()
         outputs = await read_until(bootstrap, sentiment.output_topic,
                                    lambda rs: len(keyed(rs, set(sent))) >= len(sent),
                                    timeout=180)
