@@ -14,6 +14,7 @@ import faust
 
 from agents.topics import label_counts_topic, label_to_count
 from app import app
+from transport.faust_internals import commit_gate
 
 #: At least once, the least time between two commits of counted deltas.
 COMMIT_EVERY_S = 0.1
@@ -29,13 +30,16 @@ async def count_labels(stream: faust.StreamT[int]) -> None:
     worker fetches; Faust's timer alone would leave seconds of deltas to be counted again
     after a crash. Exactly once,
     Faust commits the changelog writes and the deltas' offsets in one transaction on its
-    own schedule, and reads only committed deltas.
+    own schedule (`transport.faust_internals.commit_gate` keeps them together), and reads
+    only committed deltas.
     """
     commit_here = not app.in_transaction
     next_commit = time.monotonic() + COMMIT_EVERY_S
+    gate = commit_gate(app)
     async for event in stream.events():
-        label_to_count[event.key] += event.value
-        await stream.ack(event)
+        async with gate:  # a transaction holds a delta's table write and its offset, or neither
+            label_to_count[event.key] += event.value
+            await stream.ack(event)
         if commit_here and time.monotonic() >= next_commit:
             await app.consumer.commit()
             next_commit = time.monotonic() + COMMIT_EVERY_S

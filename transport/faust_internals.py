@@ -56,6 +56,14 @@ fails loudly instead of answering twice or losing offsets):
   Faust itself paused ("Aiokafka has not sent fetch request ... since start").
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
+- `Consumer.force_commit()`, `Producer.flush()`: with exactly-once Faust takes the
+  offsets to commit, then sends them and commits the transaction while the counting
+  agent goes on writing the table; its changelog writes wait in Faust's producer buffer
+  and enter whichever transaction is open when they leave it. A write whose offset was
+  not taken could be committed (counted twice after a crash), or one whose offset was
+  taken left for the next transaction (never counted, if the worker died before it).
+  Here a commit first flushes the buffer, and it and the table writes with their acks
+  take turns (`commit_gate`), so a transaction holds exactly the writes of its offsets.
 """
 
 from __future__ import annotations
@@ -94,6 +102,8 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust_aiokafka.Consumer, "_add_gap"),
     (faust_aiokafka.Consumer, "_new_consumer_thread"),
     (faust_aiokafka.Consumer, "verify_event_path"),
+    (faust_aiokafka.Consumer, "force_commit"),
+    (faust_aiokafka.Producer, "flush"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_highwaters"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
@@ -223,8 +233,24 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering routed topics a batch at a time."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Held by a table write and its event's ack, and by an exactly-once commit.
+        self.commit_gate = asyncio.Lock()
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True,
+                           ) -> bool:
+        """With exactly-once, commit a transaction holding the table writes of its offsets."""
+        if not self.app.in_transaction:
+            committed: bool = await super().force_commit(topics, start_new_transaction)
+            return committed
+        async with self.commit_gate:
+            await self.app.producer.flush()
+            committed = await super().force_commit(topics, start_new_transaction)
+            return committed
 
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         super().pause_partitions(tps)
@@ -310,3 +336,8 @@ class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with the batch-delivering consumer."""
 
     Consumer = Consumer
+
+
+def commit_gate(app: faust.App) -> asyncio.Lock:
+    """What a table write and its event's ack hold, so no commit comes between them."""
+    return cast(Consumer, app.consumer).commit_gate
