@@ -22,6 +22,7 @@ from transport.security import broker_credentials
 from transport.sink import output_producer
 from transport.topics import BrokerUnavailable, ensure_topics
 from transport.transactions import PartitionTransactions
+from web.access import is_loopback, require_token
 
 
 class InferenceApp(BatchDeliveringApp):
@@ -50,6 +51,9 @@ class InferenceApp(BatchDeliveringApp):
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             # Faust's timer commits what the agents acknowledged since their last commit.
             broker_commit_interval=1.0,
+            web_application_options=(
+                {"middlewares": [require_token(settings.web_auth_token)]}
+                if settings.web_auth_token else None),
             **kwargs,
         )
         self.settings = settings
@@ -71,8 +75,17 @@ class InferenceApp(BatchDeliveringApp):
         return self._output_producer
 
     async def on_first_start(self) -> None:
-        """Check Faust's internals, create the topics, then start the output producer."""
+        """Check the web view's exposure and Faust's internals, name the worker in its group,
+        create the topics, then start the output producer."""
         await super().on_first_start()
+        bind = str(self.conf.web_bind)
+        if not (is_loopback(bind) or self.settings.web_auth_token):
+            raise SystemExit(f"kafka-inference: cannot start: the web view would be served on "
+                             f"{bind or 'every interface'} without a token; set "
+                             "WEB_AUTH_TOKEN (or bind it to 127.0.0.1)")
+        # Read here, not at import: `faust worker --web-port` sets the port after import.
+        self.conf.consumer_group_instance_id = self.settings.group_instance_id(
+            self.conf.web_port)
         limit_repeats()  # the worker has set up its log handlers by now
         if missing := missing_private_api(self.consumer):
             raise SystemExit("kafka-inference: cannot start: the installed faust-streaming or "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ GUARANTEES = ("at_least_once", "exactly_once")
 #: machine, but anyone who can write the artifacts topic could then publish a model.
 DEVELOPMENT_ARTIFACT_KEY = b"kafka-inference development key: set ARTIFACT_KEY"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_WORKER_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
 class SettingsError(ValueError):
@@ -77,6 +79,8 @@ class Settings:
     broker_sasl_username: str | None = None
     broker_sasl_password: str | None = field(default=None, repr=False)  # never logged
     artifact_key: bytes = field(default=b"", repr=False)  # signs published models; never logged
+    worker_id: str | None = None
+    web_auth_token: str | None = field(default=None, repr=False)  # never logged
 
     def pipeline(self, name: str) -> PipelineSettings:
         """The registered pipeline called `name`."""
@@ -93,6 +97,14 @@ class Settings:
     def artifacts_topic(self) -> str:
         """The compacted topic published models travel in (`models.artifact_store`)."""
         return f"{self.app_id}-artifacts"
+
+    def group_instance_id(self, web_port: int) -> str:
+        """This worker's stable name in its consumer group (`transport.static_membership`).
+
+        WORKER_ID, or host and web port: two workers on one host need two ports anyway,
+        and a worker started again with the same command gets the same name.
+        """
+        return self.worker_id or f"{socket.gethostname()}-{web_port}"
 
     @property
     def signs_with_development_key(self) -> bool:
@@ -136,6 +148,8 @@ class Settings:
             broker_sasl_password=reader.optional_text("BROKER_SASL_PASSWORD"),
             artifact_key=(reader.optional_text("ARTIFACT_KEY") or "").encode()
             or DEVELOPMENT_ARTIFACT_KEY,
+            worker_id=reader.worker_id("WORKER_ID"),
+            web_auth_token=reader.optional_text("WEB_AUTH_TOKEN"),
         )
         if settings.broker_security_protocol.startswith("SASL") and not (
                 settings.broker_sasl_username and settings.broker_sasl_password):
@@ -179,6 +193,12 @@ class _Reader:
         if not path.is_file():
             self.problems.append(f"{name}={raw!r} is not a readable file")
         return path
+
+    def worker_id(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is not None and not _WORKER_ID.match(value):
+            self.problems.append(f"{name}={value!r} must be 1-200 letters, digits, '.', '_', '-'")
+        return value
 
     def topic_name(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -54,6 +54,10 @@ fails loudly instead of answering twice or losing offsets):
   for its 100 ms prefetch backoff. Faust's pauses are made aiokafka's too, and Faust's
   liveness check (`Consumer.verify_event_path`) no longer expects fetches for a partition
   Faust itself paused ("Aiokafka has not sent fetch request ... since start").
+- `GroupCoordinator._maybe_leave_group` and its `_group_instance_id`, `generation`,
+  `member_id`, `_send_req`: aiokafka skips the LeaveGroup of a static member; a stopping
+  worker leaves anyway (`transport.static_membership`), so a scale-down moves its
+  partitions at once, while a crashed worker's partitions wait for it to come back.
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 - `Consumer.force_commit()`, `Producer.flush()`: with exactly-once Faust takes the
@@ -69,6 +73,7 @@ fails loudly instead of answering twice or losing offsets):
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 from collections import defaultdict
@@ -77,6 +82,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.channels import Channel
 from faust.exceptions import ConsumerNotStarted
@@ -84,6 +90,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ChannelT, ConsumerT, Message, TopicT, TransportT
 from mode import ServiceT
+
+from transport.static_membership import leave_group
 
 YIELD_EVERY = 100  # messages delivered between turns given to the rest of the loop
 FETCH_MAX_WAIT_MS = 100  # longest a fetch request waits at the broker for new records
@@ -107,6 +115,7 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_highwaters"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
+    (GroupCoordinator, "_maybe_leave_group"),
     (AIOKafkaConsumer, "pause"),
     (AIOKafkaConsumer, "resume"),
     (Channel, "queue"),
@@ -224,6 +233,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start
         return consumer
+
+    async def on_start(self) -> None:
+        """Start aiokafka's consumer; a static member leaves its group when it stops."""
+        await super().on_start()
+        coordinator = self._ensure_consumer()._coordinator
+        if coordinator is not None and coordinator._group_instance_id is not None:
+            coordinator._maybe_leave_group = functools.partial(leave_group, coordinator)
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         ends: Mapping[TP, int] = await self._ensure_consumer().end_offsets(partitions)

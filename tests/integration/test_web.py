@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.examples import DEMO_REVIEW, heart_record
-from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker, web_get
+from tests.integration.conftest import OUTPUT, ROOT, Worker, free_port, make_worker
 from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
 
@@ -73,26 +76,61 @@ def test_dashboard_page_is_self_contained(worker: Worker) -> None:
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)
 
 
-def test_procfile_worker_starts_under_honcho(bootstrap: str,
-                                             tmp_path_factory: pytest.TempPathFactory) -> None:
-    env = make_worker(bootstrap, tmp_path_factory.mktemp("honcho"), "honcho").env
+def _get(port: int, path: str, authorization: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if authorization:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_procfile_worker_serves_only_token_holders(
+        bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The Procfile binds every interface, so the web view wants WEB_AUTH_TOKEN."""
+    token = uuid.uuid4().hex
+    env = make_worker(bootstrap, tmp_path_factory.mktemp("honcho"), "honcho",
+                      WEB_AUTH_TOKEN=token).env
     port = free_port()
     log = (OUTPUT / f"honcho-{uuid.uuid4().hex[:6]}.log").open("wb")
     honcho = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "honcho"
     proc = subprocess.Popen([str(honcho), "start", "-p", str(port), "worker"], cwd=ROOT,
                             env={**env, "PATH": f"{honcho.parent}:{env['PATH']}"},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    bearer = f"Bearer {token}"
+    basic = "Basic " + base64.b64encode(f"anyone:{token}".encode()).decode()
     try:
         deadline = time.monotonic() + 120
         while True:
             assert proc.poll() is None, "honcho exited"
             try:
-                if '"pipelines"' in web_get(port, "/stats"):
+                if '"pipelines"' in _get(port, "/stats", bearer)[1]:
                     break
             except OSError:
                 pass
             assert time.monotonic() < deadline, "the Procfile's worker never served /stats"
             time.sleep(0.5)
+        for path in ("/", "/stats", "/metrics", "/router/"):
+            status, body = _get(port, path)
+            assert status == 401 and "WEB_AUTH_TOKEN" in body, (path, status)
+            assert _get(port, path, "Bearer wrong")[0] == 401
+            assert token not in body
+        assert _get(port, "/", basic)[0] == 200
+        status, metrics = _get(port, "/metrics", bearer)
+        assert status == 200 and "inference_events_in_total" in metrics
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+    assert token not in Path(log.name).read_text(errors="replace")
+
+
+def test_worker_beyond_loopback_without_token_refuses_to_start(
+        bootstrap: str, tmp_path: Path) -> None:
+    worker = make_worker(bootstrap, tmp_path, "open")
+    faust = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "faust"
+    done = subprocess.run([str(faust), "-A", "app", "worker", "--web-bind", "0.0.0.0"],
+                          cwd=ROOT, env=worker.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "without a token; set WEB_AUTH_TOKEN" in done.stdout + done.stderr
