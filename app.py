@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaProducer
 from config.settings import Settings, SettingsError
 from models.predictors import Executors
 from transport.delivery import AtLeastOnce, ExactlyOnce, Sender
-from transport.faust_internals import BatchDeliveringApp, missing_private_api
+from transport.faust_internals import BatchDeliveringApp, leader_topic, missing_private_api
 from transport.log_limits import limit_repeats
 from transport.security import broker_credentials
 from transport.sink import output_producer
-from transport.topics import BrokerUnavailable, ensure_topics
+from transport.topics import BrokerUnavailable, TopicsReady, ensure_topics
 from transport.transactions import PartitionTransactions
 from web.access import is_loopback, require_token
 
@@ -34,7 +34,8 @@ class InferenceApp(BatchDeliveringApp):
             broker=settings.broker_url,
             store=settings.table_store,
             topic_partitions=settings.topic_partitions,
-            topic_replication_factor=settings.topic_replication_factor,
+            # Until the cluster is met (`create_topics`): Faust's own topics are made there too.
+            topic_replication_factor=settings.topic_replication_factor or 1,
             web_host=settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
@@ -92,14 +93,23 @@ class InferenceApp(BatchDeliveringApp):
                              f"aiokafka lacks {', '.join(missing)}; install the pinned "
                              "versions (`make install`)")
         try:
-            created = await ensure_topics(self.settings)
+            ready = await self.create_topics()
         except BrokerUnavailable as exc:
             raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
-        if created:
-            self.log.info("created topics %s", created)
+        if ready.created:
+            self.log.info("created topics %s (%s)", ready.created, ready.replication)
         producer = output_producer(self.settings)
         await producer.start()
         self._output_producer = producer
+
+    async def create_topics(self) -> TopicsReady:
+        """Create the app's topics and Faust's own with the replication the cluster allows."""
+        ready = await ensure_topics(
+            self.settings,
+            compacted=tuple(t.changelog_topic.get_topic_name() for t in self.tables.values()),
+            one_partition=(leader_topic(self),))
+        self.conf.topic_replication_factor = ready.replication.factor
+        return ready
 
     async def on_started(self) -> None:
         """Exempt everything that exists now (models, libraries, Faust) from the GC.

@@ -23,7 +23,6 @@ from config.settings import PipelineSettings
 from models.artifact_store import ArtifactError, ArtifactStore
 from models.artifacts import ModelLoadError, load_model_bytes, read_manifest
 from transport.artifact_topic import publish, read_store, set_live, set_shadow
-from transport.topics import ensure_topics
 
 HISTORY = 10  # versions `rollback` can go back through
 ACTIONS = ("publish", "list", "promote", "rollback", "shadow")
@@ -36,7 +35,7 @@ ACTIONS = ("publish", "list", "promote", "rollback", "shadow")
 )
 async def artifacts(self: object, action: str, args: tuple[str, ...], off: bool) -> None:
     """Publish a model through Kafka, list what is published, promote, roll back, shadow."""
-    await ensure_topics(app.settings)
+    await app.create_topics()
     store = await read_store(app.settings)
     if action == "list":
         _print_list(store)

@@ -10,10 +10,8 @@ import click
 from aiokafka import AIOKafkaProducer
 
 from agents.replay_source import Progress, paced, read_messages
-from agents.topics import label_to_count
 from app import app
 from transport.security import client_options
-from transport.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
 
@@ -21,11 +19,12 @@ logger = logging.getLogger(__name__)
 @app.command()
 async def create_topics() -> None:
     """Create every topic the app uses (idempotent), so several workers can share them."""
-    changelog = label_to_count.changelog_topic.get_topic_name()
-    created = await ensure_topics(app.settings, compacted=(changelog,))
-    for name in created:
-        print(f"created {name} ({app.settings.topic_partitions} partitions)")
-    print(f"{len(created)} topics created; the others already existed")
+    ready = await app.create_topics()
+    for name in ready.created:
+        print(f"created {name}")
+    print(f"{len(ready.created)} topics created ({ready.replication.factor} replicas"
+          + (f", min.insync.replicas {ready.replication.min_insync}"
+             if ready.replication.min_insync else "") + "); the others already existed")
 
 
 @app.command(

@@ -65,7 +65,8 @@ class Settings:
     app_id: str
     pipelines: tuple[PipelineSettings, ...]
     topic_partitions: int
-    topic_replication_factor: int
+    #: None: min(3, brokers in the cluster met at start), see `transport.topics`.
+    topic_replication_factor: int | None
     web_host: str
     web_port: int
     table_store: str
@@ -79,6 +80,8 @@ class Settings:
     broker_sasl_username: str | None = None
     broker_sasl_password: str | None = field(default=None, repr=False)  # never logged
     artifact_key: bytes = field(default=b"", repr=False)  # signs published models; never logged
+    #: None: 2 for topics with 3 or more replicas, else the broker's default.
+    topic_min_insync_replicas: int | None = None
     worker_id: str | None = None
     web_auth_token: str | None = field(default=None, repr=False)  # never logged
 
@@ -128,9 +131,10 @@ class Settings:
             app_id=reader.topic_name("APP_ID", "kafka-inference"),
             pipelines=reader.pipelines("PIPELINES", registry.SHIPPED),
             topic_partitions=reader.integer("TOPIC_PARTITIONS", 4, low=1, high=1000),
-            topic_replication_factor=reader.integer(
-                "TOPIC_REPLICATION_FACTOR", 1, low=1, high=10
-            ),
+            topic_replication_factor=reader.optional_integer("TOPIC_REPLICATION_FACTOR",
+                                                             low=1, high=10),
+            topic_min_insync_replicas=reader.optional_integer("TOPIC_MIN_INSYNC_REPLICAS",
+                                                              low=1, high=10),
             web_host=reader.text("WEB_HOST", "127.0.0.1"),
             web_port=reader.integer("WEB_PORT", 6066, low=1, high=65535),
             table_store=reader.store("APP_STORE", "memory://"),
@@ -211,6 +215,9 @@ class _Reader:
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         return self._bounded(name, default, int, "a whole number", low, high)
+
+    def optional_integer(self, name: str, *, low: int, high: int) -> int | None:
+        return None if self._raw(name) is None else self.integer(name, 0, low=low, high=high)
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
         return self._bounded(name, default, float, "a number", low, high)

@@ -36,6 +36,9 @@ fails loudly instead of answering twice or losing offsets):
 - `AIOKafkaConsumerThread.tp_last_committed_at` (the consumer's `_thread`): the same
   check's "no recent commit", told of the commits made in transactions, which Faust's
   own committer does not make.
+- `App._leader_assignor`, `LeaderAssignor._leader_topic_name`: the one internal topic
+  Faust makes besides table changelogs; the app creates it first, with the replication
+  the cluster allows.
 - `Consumer._new_consumer_thread()`, `AIOKafkaConsumerThread._create_worker_consumer()`
   and the aiokafka consumer's `_fetch_max_wait_ms`: aiokafka keeps one fetch request in
   flight per broker and leaves out of it the partitions whose records are still waiting
@@ -84,6 +87,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.producer.message_accumulator import BatchBuilder
+from faust.assignor.leader_assignor import LeaderAssignor
 from faust.channels import Channel
 from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -116,6 +120,8 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust_aiokafka.AIOKafkaConsumerThread, "_highwaters"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
     (GroupCoordinator, "_maybe_leave_group"),
+    (faust.App, "_leader_assignor"),
+    (LeaderAssignor, "_leader_topic_name"),
     (AIOKafkaConsumer, "pause"),
     (AIOKafkaConsumer, "resume"),
     (Channel, "queue"),
@@ -352,6 +358,12 @@ class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with the batch-delivering consumer."""
 
     Consumer = Consumer
+
+
+def leader_topic(app: faust.App) -> str:
+    """The name of the topic Faust's leader assignor declares."""
+    name: str = cast(LeaderAssignor, app._leader_assignor)._leader_topic_name
+    return name
 
 
 def commit_gate(app: faust.App) -> asyncio.Lock:

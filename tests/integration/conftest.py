@@ -7,8 +7,11 @@ reached fails the tests: they never skip.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
@@ -50,35 +53,49 @@ def bootstrap() -> str:
 
 @dataclass
 class PrivateBroker:
-    """A broker of a test's own (own data and ports, the shared jars), to stop and restart."""
+    """A broker or cluster of a test's own (own data and ports, the shared jars), started,
+    stopped and killed node by node with the project's launcher."""
 
     home: Path
     port: int
-    controller_port: int
+    nodes: int
     extra_env: dict[str, str]
 
     @classmethod
-    def create(cls, home: Path, **extra_env: str) -> PrivateBroker:
-        return cls(home=home, port=free_port(), controller_port=free_port(),
-                   extra_env=extra_env)
+    def create(cls, home: Path, nodes: int = 1, **extra_env: str) -> PrivateBroker:
+        return cls(home=home, port=free_ports(2 * nodes), nodes=nodes, extra_env=extra_env)
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.nodes))
 
-    def _run(self, command: str) -> None:
-        shared = Path(os.environ.get("KAFKA_HOME", ROOT / ".kafka"))
+    def _run(self, *args: str) -> str:
         env = {**os.environ, "KAFKA_HOME": str(self.home), "KAFKA_PORT": str(self.port),
-               "KAFKA_CONTROLLER_PORT": str(self.controller_port),
-               "KAFKA_LIB": os.environ.get("KAFKA_LIB", str(shared / "lib")), **self.extra_env}
-        subprocess.run([sys.executable, str(ROOT / "broker" / "local_kafka.py"), command],
-                       check=True, env=env)
+               "KAFKA_NODES": str(self.nodes),
+               "KAFKA_LIB": os.environ.get("KAFKA_LIB", str(ROOT / ".kafka" / "lib")),
+               **self.extra_env}
+        done = subprocess.run([sys.executable, str(ROOT / "broker" / "local_kafka.py"), *args],
+                              env=env, capture_output=True, text=True)
+        # status exits 1 while a node is down, and says which.
+        assert done.returncode == 0 or args[0] == "status", done.stdout + done.stderr
+        return done.stdout
 
-    def start(self) -> None:
-        self._run("start")
+    def start(self, node: int | None = None) -> None:
+        self._run("start", *(["--node", str(node)] if node else []))
 
-    def stop(self) -> None:
-        self._run("stop")
+    def stop(self, node: int | None = None) -> None:
+        self._run("stop", *(["--node", str(node)] if node else []))
+
+    def kill(self, node: int) -> None:
+        """kill -9 one node."""
+        os.kill(int((self.home / f"node-{node}" / "broker.pid").read_text()), signal.SIGKILL)
+
+    def active_controller(self) -> int:
+        """The node leading the KRaft quorum, as the launcher's status reports it."""
+        out = self._run("status")
+        found = re.search(r"active controller: node (\d+)", out)
+        assert found, out
+        return int(found.group(1))
 
 
 @pytest.fixture
@@ -94,6 +111,20 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive ports that are free now."""
+    for _ in range(100):
+        first = random.randrange(20_000, 60_000)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError(f"no {count} consecutive free ports found")
 
 
 def web_get(port: int, path: str, timeout: float = 5) -> str:
