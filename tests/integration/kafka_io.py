@@ -7,16 +7,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 
 async def produce(bootstrap: str, topic: str,
                   records: Sequence[tuple[bytes | None, bytes | None]],
-                  *, partition: int | None = None) -> None:
-    """Send `(key, value)` pairs and wait until the broker has all of them."""
+                  *, partition: int | None = None, **login: Any) -> None:
+    """Send `(key, value)` pairs and wait until the broker has all of them.
+
+    `login`: aiokafka's security options, for a broker that wants them.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=5)
+                                enable_idempotence=True, linger_ms=5, **login)
     await producer.start()
     try:
         batch = [await producer.send(topic, value, key=key, partition=partition)
@@ -71,6 +75,7 @@ async def read_until(
     *,
     timeout: float = 60.0,
     committed_only: bool = False,
+    **login: Any,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read `topic` from the beginning until `done(records)` holds; fail at the deadline.
 
@@ -78,7 +83,7 @@ async def read_until(
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-        isolation_level="read_committed" if committed_only else "read_uncommitted")
+        isolation_level="read_committed" if committed_only else "read_uncommitted", **login)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
