@@ -8,13 +8,16 @@ DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 QUIX_STAMP := .venvs/quix/.installed
 
-.PHONY: run test install tools kafka kafka-stop kafka-status topics lint typecheck unit integration train eval bench bench-soak clean
+.PHONY: run test test-soak install tools kafka kafka-stop kafka-status cluster cluster-stop cluster-status topics lint typecheck unit integration train eval bench bench-soak clean
 
 run: install kafka topics ## Start Kafka and the worker with its web view (foreground)
 	$(BIN)/faust -A app worker -l info
 
 test: install tools kafka lint typecheck ## The whole suite against the real broker
 	$(PY) -m pytest -q
+
+test-soak: install ## Half an hour on a three-node cluster at 3,000 events/s (SOAK_SECONDS)
+	$(PY) -m pytest -q -m soak tests/soak
 
 install: $(STAMP) ## Local virtualenv with exact pins
 
@@ -41,6 +44,19 @@ kafka-stop:
 
 kafka-status:
 	$(PY) broker/local_kafka.py status
+
+# Three combined KRaft nodes, data and logs in .kafka/cluster/node-N; KAFKA_AUTH=1 for SASL + ACLs.
+CLUSTER := KAFKA_HOME=$(CURDIR)/.kafka/cluster KAFKA_NODES=3 KAFKA_PORT=19092
+
+cluster: install ## A replicated three-node cluster on 127.0.0.1:19092-19094
+	$(CLUSTER) $(PY) broker/local_kafka.py start
+	@echo "point the app at it: export BROKER_URL=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
+
+cluster-stop:
+	$(CLUSTER) $(PY) broker/local_kafka.py stop
+
+cluster-status:
+	$(CLUSTER) $(PY) broker/local_kafka.py status
 
 topics: install kafka ## Create the app's topics up front
 	$(BIN)/faust -A app create-topics
