@@ -339,20 +339,28 @@ def start(only: int | None = None) -> None:
 
 
 def stop(only: int | None = None) -> None:
-    """Stop the nodes (or node `only`) started from here, waiting for each to exit."""
+    """Stop the nodes (or node `only`) started from here, waiting for each to exit.
+
+    All are told at once: a node stopped after the others would wait for a quorum that
+    is gone before it gave up.
+    """
+    running = {}
     for node in nodes():
-        pid = node.pid()
         if only not in (None, node.id):
             continue
+        pid = node.pid()
         if pid is None:
             print(f"local_kafka: node {node.id} is not running")
             continue
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and node.pid() is not None:
-            time.sleep(0.2)
+        running[node] = pid
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(n.pid() is not None for n in running):
+        time.sleep(0.2)
+    for node, pid in running.items():
         if node.pid() is not None:
             os.kill(pid, signal.SIGKILL)
+            print(f"local_kafka: node {node.id} did not stop within 60 s; killed it")
         node.pid_file.unlink(missing_ok=True)
         print(f"local_kafka: stopped node {node.id} (pid {pid})")
 
