@@ -47,8 +47,10 @@ async def follow_published_models() -> None:
                        "ARTIFACT_KEY to the deployment's own")
     for name, live in SCORERS.items():
         if store.live_version(name) is None:
-            model = live.scorer.model
-            await publish(settings, name, model.artifact, model.manifest)
+            shipped = settings.model_dir / live.scorer.pipeline.spec.model_file
+            model = live.scorer.model  # loaded from `shipped` and verified at start
+            # Workers check the bytes against the signed manifest's sha256 on arrival.
+            await publish(settings, name, shipped.read_bytes(), model.manifest)
             await set_live(settings, name, model.version, history=[])
         await switch(name, store, refused)
         live.settled.set()

@@ -37,7 +37,8 @@ def scorer_for(pipeline: PipelineSettings, model: LoadedModel) -> Scorer:
     profile = model.manifest.get("profile")
     drift = (DriftWindow(profile, app.settings.drift_window)
              if profile is not None and spec.drift_columns is not None else None)
-    return Scorer(pipeline, spec.batch_decoder(pipeline.options), model, predictor, drift)
+    return Scorer(pipeline, spec.batch_decoder(pipeline.options), model.identity, predictor,
+                  drift)
 
 
 def _retire(scorer: Scorer) -> None:

@@ -24,7 +24,7 @@ from faust.types import Message
 from agents import metrics
 from agents.recent import RECENT
 from config.settings import PipelineSettings
-from models.artifacts import LoadedModel
+from models.artifacts import ModelIdentity
 from models.drift import DriftWindow
 from models.predictions import Predictions, predictions
 from models.predictors import Predictor
@@ -45,7 +45,7 @@ class Scorer:
 
     pipeline: PipelineSettings
     decode: Callable[[Sequence[bytes | None]], DecodedBatch]
-    model: LoadedModel
+    model: ModelIdentity
     predictor: Predictor
     drift: DriftWindow | None = None  # its inputs and answers against its training profile
 

@@ -30,12 +30,14 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """A verified estimator with the manifest it was shipped with."""
+class ModelIdentity:
+    """What a scorer keeps of its model once the model runs: its name and manifest.
+
+    Not the artifact's bytes or the estimator: the predictor holds what it scores with,
+    and a large model would otherwise be held two or three times over.
+    """
 
     name: str
-    artifact: bytes = field(repr=False)  # the joblib file's bytes, for processes and publishing
-    estimator: Any = field(repr=False)
     manifest: dict[str, Any] = field(repr=False)
 
     @property
@@ -46,6 +48,18 @@ class LoadedModel:
     def version(self) -> str:
         """A short, stable id of the artifact: the start of its sha256."""
         return str(self.manifest.get("sha256", ""))[:VERSION_CHARS]
+
+
+@dataclass(frozen=True)
+class LoadedModel(ModelIdentity):
+    """A verified estimator with the manifest it was shipped with."""
+
+    artifact: bytes = field(default=b"", repr=False)  # the joblib file's bytes
+    estimator: Any = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.name, self.manifest)
 
 
 def sha256_file(path: Path) -> str:

@@ -3,6 +3,7 @@ import orjson
 
 from agents.pipeline_agents import AGENTS, SCORERS
 from app import app
+from models.artifacts import load_model
 from schemas.heart import decode_heart_event, feature_rows
 from tests.agents.conftest import RecordingProducer, fetched, until
 from tests.examples import BAD_HEART_INPUTS, DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
@@ -19,7 +20,8 @@ async def test_demo_line_gets_the_demo_label_with_its_key(producer: RecordingPro
     [out] = producer.on(heart.output_topic)
     assert (out.key, out.value) == (b"patient-1", DEMO_HEART_LABEL.encode())
     model = SCORERS["heart"].scorer.model
-    positive = float(model.estimator.predict_proba(
+    shipped = load_model(app.settings.model_dir / heart.spec.model_file).estimator
+    positive = float(shipped.predict_proba(
         feature_rows([decode_heart_event(DEMO_HEART_LINE)]))[0, 1])
     assert out.headers == {"model.name": b"heart", "model.version": model.version.encode(),
                            "score": f"{positive:.4f}".encode(),

@@ -14,7 +14,7 @@ from agents.pipeline_agents import SCORERS
 from agents.scoring import Scorer, score_events
 from app import app
 from models import heart
-from models.artifacts import LoadedModel
+from models.artifacts import LoadedModel, load_model
 from models.predictions import predictions
 from models.predictors import InThreads, OnLoop, build_predictor
 from schemas.heart import feature_rows
@@ -33,7 +33,7 @@ class RecordingForest(RandomForestClassifier):  # type: ignore[misc]
 
 
 def _forest() -> Pipeline:
-    shipped = SCORERS["heart"].scorer.model.estimator
+    shipped = load_model(app.settings.model_dir / "heart.joblib").estimator
     rows = heart.probe_rows(n=400, seed=11)
     forest = Pipeline([("prep", clone(shipped.named_steps["prep"])),
                        ("clf", RecordingForest(n_estimators=20, random_state=0))])

@@ -187,15 +187,16 @@ class Worker:
         """A page of the worker's web view."""
         return web_get(self.web_port, path)
 
-    def stats_or_none(self) -> dict[str, Any] | None:
+    def stats_or_none(self, timeout: float = 2) -> dict[str, Any] | None:
         try:
-            data: dict[str, Any] = json.loads(web_get(self.web_port, "/stats", timeout=2))
+            data: dict[str, Any] = json.loads(web_get(self.web_port, "/stats", timeout=timeout))
             return data
         except OSError:
             return None
 
     def stats(self) -> dict[str, Any]:
-        data = self.stats_or_none()
+        """The worker's /stats; a worker busy on both cores may take seconds to answer."""
+        data = self.stats_or_none(timeout=15)
         assert data is not None, f"worker /stats did not answer:\n{self.log_tail()}"
         return data
 
