@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 QUIX_STAMP := .venvs/quix/.installed
+SPARK_STAMP := .venvs/spark/.installed
 
-.PHONY: run test test-soak install tools kafka kafka-stop kafka-status cluster cluster-stop cluster-status topics lint typecheck unit integration train eval bench bench-soak clean
+.PHONY: run test test-soak install tools kafka kafka-stop kafka-status cluster cluster-stop cluster-status topics lint typecheck unit integration train eval bench bench-soak bench-peers clean
 
 run: install kafka topics ## Start Kafka and the worker with its web view (foreground)
 	$(BIN)/faust -A app worker -l info
@@ -78,6 +79,14 @@ bench: install kafka $(QUIX_STAMP) ## Throughput and latency beside the peers; p
 
 bench-soak: install kafka ## Ten minutes at 5,000 heart events/s: lag, p99, busy share, errors
 	$(PY) -m bench.soak
+
+bench-peers: install kafka $(SPARK_STAMP) ## The seed's Spark DEMO 1 measured like the app (needs $(DATA))
+	$(PY) -m bench.peers --data $(DATA)
+
+$(SPARK_STAMP): bench/spark-requirements.txt ## pyspark for the seed's job, in a virtualenv of its own
+	$(PYTHON) -m venv .venvs/spark
+	.venvs/spark/bin/python -m pip install -q -r bench/spark-requirements.txt
+	touch $@
 
 $(QUIX_STAMP): pyproject.toml ## Quix Streams, the peer the bench measures, in a virtualenv of its own
 	$(PYTHON) -m venv .venvs/quix
