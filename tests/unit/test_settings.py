@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, SettingsError
+from transport.topics import Replication
 
 
 def test_defaults_are_the_demos() -> None:
@@ -85,3 +86,27 @@ def test_unusable_pipeline_lists_are_refused_with_the_reason() -> None:
     ]:
         with pytest.raises(SettingsError, match=re.escape(reason)):
             Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("env", "brokers", "expected"), [
+    ({}, 1, (1, None)),
+    ({}, 2, (2, None)),
+    ({}, 5, (3, 2)),
+    ({"TOPIC_REPLICATION_FACTOR": "2"}, 5, (2, None)),
+    ({"TOPIC_MIN_INSYNC_REPLICAS": "3"}, 3, (3, 3)),
+])
+def test_replication_follows_the_cluster_unless_set(env: dict[str, str], brokers: int,
+                                                    expected: tuple[int, int | None]) -> None:
+    replication = Replication.for_cluster(Settings.from_env(env), brokers)
+    assert (replication.factor, replication.min_insync) == expected
+
+
+def test_worker_names_itself_by_host_and_port_unless_told() -> None:
+    assert Settings.from_env({}).group_instance_id(5001).endswith("-5001")
+    assert Settings.from_env({"WORKER_ID": "blue-1"}).group_instance_id(5001) == "blue-1"
+    with pytest.raises(SettingsError, match="WORKER_ID"):
+        Settings.from_env({"WORKER_ID": "has spaces"})
+
+
+def test_web_token_is_never_shown() -> None:
+    assert "s3cret" not in repr(Settings.from_env({"WEB_AUTH_TOKEN": "s3cret"}))
