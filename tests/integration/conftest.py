@@ -114,9 +114,15 @@ def free_port() -> int:
 
 
 def free_ports(count: int) -> int:
-    """The first of `count` consecutive ports that are free now."""
+    """The first of `count` consecutive ports that are free now, below the ephemeral range.
+
+    A client retrying a connection to a stopped broker's port picks an ephemeral local
+    port each time; if the broker's port is in that range, one try can connect the
+    socket to itself (TCP simultaneous open) and hold the port the broker restarts on.
+    """
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(100):
-        first = random.randrange(20_000, 60_000)
+        first = random.randrange(10_000, ephemeral_low - count)
         try:
             with contextlib.ExitStack() as held:
                 for port in range(first, first + count):
