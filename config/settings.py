@@ -72,6 +72,7 @@ class Settings:
     table_store: str
     model_dir: Path
     batch_size: int
+    fetch_max_partition_bytes: int
     drift_window: int
     processing_guarantee: str = "at_least_once"
     broker_security_protocol: str = "PLAINTEXT"
@@ -140,6 +141,8 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
+            fetch_max_partition_bytes=reader.integer("FETCH_MAX_PARTITION_BYTES", 512 * 1024,
+                                                     low=64 * 1024, high=64 * 1024 * 1024),
             drift_window=reader.integer("DRIFT_WINDOW_EVENTS", 10_000, low=100,
                                         high=10_000_000),
             processing_guarantee=reader.choice("PROCESSING_GUARANTEE", "at_least_once",
