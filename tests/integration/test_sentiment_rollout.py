@@ -16,7 +16,7 @@ from pathlib import Path
 from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
 from tests.examples import fixture_reviews
-from tests.integration.conftest import OUTPUT, make_worker
+from tests.integration.conftest import OUTPUT, Worker, make_worker
 from tests.integration.kafka_io import SteadyStream, keyed, read_until, wait_for
 
 RATE = 3_000  # reviews/s offered
@@ -52,9 +52,11 @@ async def test_the_better_sentiment_model_is_shadowed_then_promoted_under_load(
         await wait_for(lambda: len(sent) >= 2 * RATE, "two seconds of reviews")
         shadowed = worker.command("artifacts", "shadow", "sentiment", new)
         assert shadowed.returncode == 0, shadowed.stderr
-        await wait_for(lambda: ((worker.stats()["pipelines"]["sentiment"]["shadow"] or {})
-                                .get("compared") or 0) >= 2_000,
-                       "the new model to shadow 2,000 reviews")
+        # Agreements and the shadow's labels are counted under different keys, in different
+        # partitions of the counts table, which the counting agent catches up with apart:
+        # under load one read of them can lag the other by a few batches.
+        await wait_for(lambda: _shadow_agrees(worker, at_least=2_000, share=0.8),
+                       "the new model to shadow 2,000 reviews and agree on 80% of them")
         shadow = worker.stats()["pipelines"]["sentiment"]["shadow"]
         promoted = worker.command("artifacts", "promote", "sentiment", new)
         assert promoted.returncode == 0, promoted.stderr
@@ -87,4 +89,9 @@ async def test_the_better_sentiment_model_is_shadowed_then_promoted_under_load(
     assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
     assert all(c == [(old, new)] for c in changes.values()), figures  # one offset each
     assert after["shadow"] is None  # promoting the shadowed version ends the shadow
-    assert shadow["agreement"] > 0.8, shadow
+    assert shadow["compared"] >= 2_000, shadow
+
+
+def _shadow_agrees(worker: Worker, *, at_least: int, share: float) -> bool:
+    shadow = worker.stats()["pipelines"]["sentiment"]["shadow"] or {}
+    return (shadow.get("compared") or 0) >= at_least and (shadow.get("agreement") or 0) > share
