@@ -61,6 +61,11 @@ fails loudly instead of answering twice or losing offsets):
   `member_id`, `_send_req`: aiokafka skips the LeaveGroup of a static member; a stopping
   worker leaves anyway (`transport.static_membership`), so a scale-down moves its
   partitions at once, while a crashed worker's partitions wait for it to come back.
+- aiokafka's `Sender._find_coordinator`, `Sender.client`, `Sender._retry_backoff` and the
+  producer's `_sender`: aiokafka retries a coordinator lookup the broker cannot answer
+  yet, but not one whose connection closed under it (a broker stopping); that error ends
+  a transactional producer's sender for good, and the worker with it. Retried here like
+  the others (`retry_coordinator_lookups`).
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 - `Consumer.force_commit()`, `Producer.flush()`: with exactly-once Faust takes the
@@ -86,7 +91,9 @@ from typing import Any, cast
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.producer.sender import Sender
 from faust.assignor.leader_assignor import LeaderAssignor
 from faust.channels import Channel
 from faust.exceptions import ConsumerNotStarted
@@ -122,6 +129,7 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (GroupCoordinator, "_maybe_leave_group"),
     (faust.App, "_leader_assignor"),
     (LeaderAssignor, "_leader_topic_name"),
+    (Sender, "_find_coordinator"),
     (AIOKafkaConsumer, "pause"),
     (AIOKafkaConsumer, "resume"),
     (Channel, "queue"),
@@ -358,6 +366,24 @@ class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with the batch-delivering consumer."""
 
     Consumer = Consumer
+
+
+def retry_coordinator_lookups(producer: AIOKafkaProducer) -> None:
+    """Make a started producer retry coordinator lookups cut off by a closed connection."""
+    sender = producer._sender
+    lookup = sender._find_coordinator
+
+    async def find_coordinator(coordinator_type: Any, coordinator_key: str) -> Any:
+        while True:
+            try:
+                return await lookup(coordinator_type, coordinator_key)
+            except KafkaError as exc:
+                if not isinstance(exc.__cause__, KafkaConnectionError):
+                    raise
+                await sender.client.force_metadata_update()
+                await asyncio.sleep(sender._retry_backoff)
+
+    sender._find_coordinator = find_coordinator
 
 
 def leader_topic(app: faust.App) -> str:

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from faust.types import TP
 
 from config.settings import Settings
+from transport.faust_internals import retry_coordinator_lookups
 from transport.security import client_options
 from transport.sink import Outbox, producer_options, send_outbox
 
@@ -75,6 +76,7 @@ class PartitionTransactions:
                                     **producer_options(self.settings, f"txn-{tp.partition}"),
                                     request_timeout_ms=REQUEST_TIMEOUT_MS)
         await producer.start()  # InitProducerId: the fence
+        retry_coordinator_lookups(producer)
         self._producers[tp] = producer
         self._generation[tp] = generation
         committed = await self._committed(tp)
