@@ -50,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 POM = HERE / "pom.xml"
 LOG_CONFIG = HERE / "log4j2.properties"
+TOOLS_LOG_CONFIG = HERE / "log4j2-tools.properties"
 START_TIMEOUT_S = 120.0
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
@@ -247,9 +248,11 @@ def _write_config(node: Node, cluster: list[Node]) -> Path:
 
 
 def _java(*args: str, logs: Path | None = None) -> list[str]:
-    where = [f"-Dkafka.logs.dir={logs}"] if logs else []
-    return ["java", f"-Dlog4j2.configurationFile={LOG_CONFIG}", *where, "-cp", f"{_lib()}/*",
-            *args]
+    """A Kafka JVM: a node logging into `logs` (its audit log too), or a tool logging
+    warnings to stderr and writing no files."""
+    logging_args = ([f"-Dlog4j2.configurationFile={LOG_CONFIG}", f"-Dkafka.logs.dir={logs}"]
+                    if logs else [f"-Dlog4j2.configurationFile={TOOLS_LOG_CONFIG}"])
+    return ["java", *logging_args, "-cp", f"{_lib()}/*", *args]
 
 
 def _cluster_id() -> str:
