@@ -10,13 +10,13 @@ from __future__ import annotations
 import faust
 from faust.types import AgentT, Message
 
-from agents.scoring import Live, Scorer, exit_unscored, serve
+from agents.scoring import Live, Scorer, serve
 from app import app
 from config.settings import PipelineSettings
 from models.artifacts import LoadedModel, ModelLoadError, load_model
 from models.drift import DriftWindow
 from models.predictors import InProcesses, build_predictor
-from transport.delivery import BatchStream
+from transport.delivery import BatchStream, exit_undelivered
 
 
 def _load_or_exit(pipeline: PipelineSettings) -> LoadedModel:
@@ -60,7 +60,7 @@ def _agent(live: Live) -> AgentT[list[Message]]:
 
     async def score(stream: faust.StreamT[list[Message]]) -> None:
         await serve(BatchStream(app, stream, app.settings.batch_size, app.sender,
-                                on_failure=exit_unscored), live)
+                                on_failure=exit_undelivered), live)
 
     score.__name__ = score.__qualname__ = f"score_{name}"  # as Faust logs it
     return app.agent(app.batch_channel(topic), name=f"{__name__}.{score.__name__}")(score)

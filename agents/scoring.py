@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import Any
 
 from faust.types import Message
 
@@ -31,12 +30,10 @@ from models.predictors import Predictor
 from schemas.answers import Header, answer_headers, model_headers
 from schemas.batch import DecodedBatch
 from schemas.counts import DEAD_LETTER, is_shadow, shadow_agreed, shadow_label
-from transport.delivery import BatchStream
+from transport.delivery import BatchStream, exit_undelivered
 from transport.sink import Outbox, OutRecord
 
 logger = logging.getLogger(__name__)
-
-EXIT_SCORING_FAILED = 70  # EX_SOFTWARE
 
 
 @dataclass(frozen=True)
@@ -116,21 +113,7 @@ async def serve(batches: BatchStream, live: Live) -> None:
             RECENT.answered(scorer.name, batch.messages, time.time())
             _observe(scorer.name, len(batch.messages), outbox, time.perf_counter() - started)
     except Exception as exc:
-        exit_unscored(exc)
-
-
-def exit_unscored(exc: BaseException) -> NoReturn:
-    """End the worker when a batch fails for any reason but bad input.
-
-    Such a failure (a dead model process, records the broker refuses for good, a fenced
-    transaction) leaves the worker in a state no retry here can be trusted to fix. The
-    batch is uncommitted, so exiting at once, as a crash would, lets the restarted worker
-    (or the partitions' next owner) score it again; a graceful stop would wait for it.
-    """
-    logger.critical("scoring failed; exiting so the batch is scored again after a restart: %r",
-                    exc, exc_info=exc)
-    logging.shutdown()
-    os._exit(EXIT_SCORING_FAILED)
+        exit_undelivered(exc)
 
 
 async def score_events(messages: Sequence[Message], scorer: Scorer,

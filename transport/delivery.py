@@ -4,10 +4,12 @@ An agent iterates a `BatchStream` and hands each batch's `Outbox` to `BatchStrea
 which returns as soon as the records are queued: the agent scores the next batch while
 the broker acknowledges this one. What happens then is the processing guarantee's:
 
-- `AtLeastOnce`: the records go to the app's idempotent producer; once the broker has
-  acknowledged all of them, the batch's messages are acknowledged to Faust, whose
-  committer (`Committer`, one commit in flight at a time) commits their offsets. A crash
-  repeats what was acknowledged but not yet committed; nothing is lost.
+- `AtLeastOnce`: answers and dead letters go to the app's idempotent producer; once the
+  broker has acknowledged them, the batch is handed to the `Committer`, which, every
+  COMMIT_EVERY_S, sends the count deltas of every batch handed to it since its last
+  round and, once they are acknowledged, acknowledges those batches' messages to Faust
+  and commits their offsets. A crash repeats what was answered but not yet committed,
+  counts included; nothing is lost.
 - `ExactlyOnce`: each input partition's share of the batch (answers, dead letters, count
   deltas) and the offset after its last message are committed in one Kafka transaction
   of that partition's own transactional producer (`transport.transactions`).
@@ -20,18 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, Message
 
 from transport import faust_internals
-from transport.sink import Accumulator, Outbox
+from transport.sink import Accumulator, Outbox, send_counts
 from transport.transactions import PartitionTransactions
 
 logger = logging.getLogger(__name__)
@@ -41,10 +44,26 @@ logger = logging.getLogger(__name__)
 #: went from 0.6 to about 1.0 of at-least-once going from 8 to 32).
 MAX_IN_FLIGHT = 32
 
-#: Least time between two commits of acknowledged offsets (at least once).
+#: Least time between two rounds of count deltas and commits (at least once).
 COMMIT_EVERY_S = 0.1
 
+EXIT_UNDELIVERED = 70  # EX_SOFTWARE
+
 OnFailure = Callable[[BaseException], None]
+
+
+def exit_undelivered(exc: BaseException) -> NoReturn:
+    """End the worker when a batch fails for any reason but bad input.
+
+    Such a failure (a dead model process, records the broker refuses for good, a fenced
+    transaction) leaves the worker in a state no retry here can be trusted to fix. The
+    batch is uncommitted, so exiting at once, as a crash would, lets the restarted worker
+    (or the partitions' next owner) score it again; a graceful stop would wait for it.
+    """
+    logger.critical("a batch failed; exiting so it is scored again after a restart: %r",
+                    exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_UNDELIVERED)
 
 
 @dataclass(frozen=True)
@@ -115,52 +134,73 @@ class BatchStream:
 
 
 class Committer:
-    """Commits acknowledged offsets through Faust, one commit at a time, every COMMIT_EVERY_S.
+    """Counts and commits answered batches in rounds, one at a time, every COMMIT_EVERY_S.
 
-    A Faust commit costs about a millisecond of the worker's time whatever it carries;
-    committed at every acknowledgement, small batches at moderate traffic spent most of
-    the worker on commits. A crash repeats at most COMMIT_EVERY_S of acknowledged input.
+    A round sends the count deltas of every batch answered since the last round, one
+    record per pipeline and label; once the broker has acknowledged them, it acknowledges
+    those batches' messages to Faust and commits their offsets. Sent with each batch's
+    answers instead, the deltas cost a produce, a counting-agent event and a changelog
+    write per batch: at 1,000 events/s most of the worker's time, and half its latency.
+    A Faust commit costs about a millisecond whatever it carries, so it is made once per
+    round too. A crash repeats at most the batches of the rounds not yet committed.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, producer: Callable[[], AIOKafkaProducer],
+                 counts_topic: str) -> None:
         self.app = app
+        self.producer = producer
+        self.counts_topic = counts_topic
+        self._answered: list[list[Message]] = []
+        self._deltas: Counter[tuple[str, str]] = Counter()
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def wanted(self) -> None:
-        if self._task is None or self._task.done():
+    def answered(self, batch: Batch, outbox: Outbox) -> None:
+        """The batch's answers and dead letters are acknowledged: count it, then commit it."""
+        self._answered.append(batch.messages)
+        self._deltas.update(outbox.pipeline_counts())
+        if self._task is None:
             self._task = asyncio.ensure_future(self._run())
+            self._task.add_done_callback(_exit_if_failed)
         self._wanted.set()
 
     async def _run(self) -> None:
+        consumer = self.app.consumer
         while True:
             await self._wanted.wait()
             self._wanted.clear()
-            await self.app.consumer.commit()
+            answered, deltas = self._answered, self._deltas
+            self._answered, self._deltas = [], Counter()
+            await asyncio.gather(*await send_counts(self.producer(), self.counts_topic, deltas))
+            for messages in answered:
+                for message in messages:
+                    consumer.ack(message)
+                faust_internals.release(consumer, messages)  # acked before a seek back, too
+            await consumer.commit()
             await asyncio.sleep(COMMIT_EVERY_S)
 
 
+def _exit_if_failed(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exit_undelivered(task.exception())  # type: ignore[arg-type]
+
+
 class AtLeastOnce:
-    """Records through the idempotent producer; offsets committed once they are acknowledged."""
+    """Answers through the idempotent producer; counts and offsets once they are acknowledged."""
 
     name = "at_least_once"
 
     def __init__(self, app: faust.App, producer: Callable[[], AIOKafkaProducer],
                  counts_topic: str) -> None:
-        self.app = app
-        self.accumulator = Accumulator(producer, counts_topic)
-        self.committer = Committer(app)
+        self.accumulator = Accumulator(producer)
+        self.committer = Committer(app, producer, counts_topic)
 
     async def admit(self, batch: Batch) -> Batch:
         return batch
 
     async def deliver(self, batch: Batch, outbox: Outbox) -> None:
         await self.accumulator.add(outbox)
-        consumer = self.app.consumer
-        for message in batch.messages:
-            consumer.ack(message)
-        faust_internals.release(consumer, batch.messages)  # acked before a seek back, too
-        self.committer.wanted()
+        self.committer.answered(batch, outbox)
 
 
 class ExactlyOnce:

@@ -91,6 +91,10 @@ class Outbox:
             merged.counts.update(outbox.counts)
         return merged
 
+    def pipeline_counts(self) -> Counter[tuple[str, str]]:
+        """(pipeline, label) -> how many, over every input partition."""
+        return Counter({(self.pipeline, label): n for label, n in self.label_counts().items()})
+
     def label_counts(self) -> Counter[str]:
         totals: Counter[str] = Counter()
         for (_, label), n in self.counts.items():
@@ -104,8 +108,15 @@ async def send_outbox(producer: AIOKafkaProducer, outbox: Outbox,
     pending = await send_records(producer, outbox.output_topic, outbox.answers)
     if outbox.dead_letters:
         pending += await send_records(producer, outbox.dlq_topic, outbox.dead_letters)
-    for label, n in outbox.label_counts().items():
-        key, value = counts.delta(outbox.pipeline, label, n)
+    return pending + await send_counts(producer, counts_topic, outbox.pipeline_counts())
+
+
+async def send_counts(producer: AIOKafkaProducer, counts_topic: str,
+                      deltas: Counter[tuple[str, str]]) -> list[Awaitable[Any]]:
+    """Queue one count delta per (pipeline, label); return their acknowledgements."""
+    pending: list[Awaitable[Any]] = []
+    for (pipeline, label), n in deltas.items():
+        key, value = counts.delta(pipeline, label, n)
         pending.append(await producer.send(counts_topic, value, key=key))
     return pending
 
@@ -136,18 +147,19 @@ def _append(batch: Any, record: OutRecord) -> bool:
 
 
 class Accumulator:
-    """Outboxes queued while the producer's request is in flight, sent together in the next.
+    """Answers and dead letters queued while the producer's request is in flight, sent
+    together in the next.
 
     aiokafka's sender keeps one request in flight per broker and puts at most one record
     batch per partition in it, so one `send_batch` per scored batch and partition would
     cost a round trip each. Here outboxes wait while a request is out and then leave in
     one: a request carries whatever arrived during the last round trip, small at low
-    traffic (no waiting for company) and large at high traffic.
+    traffic (no waiting for company) and large at high traffic. Count deltas are not
+    sent here but with the commits (`transport.delivery.Committer`).
     """
 
-    def __init__(self, producer: Callable[[], AIOKafkaProducer], counts_topic: str) -> None:
+    def __init__(self, producer: Callable[[], AIOKafkaProducer]) -> None:
         self.producer = producer
-        self.counts_topic = counts_topic
         self._queued: list[Outbox] = []
         self._sent: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -181,16 +193,10 @@ class Accumulator:
     async def _send(self, outboxes: list[Outbox]) -> list[Awaitable[Any]]:
         producer = self.producer()
         by_topic: dict[str, list[OutRecord]] = defaultdict(list)
-        deltas: Counter[tuple[str, str]] = Counter()
         for outbox in outboxes:
             by_topic[outbox.output_topic] += outbox.answers
             by_topic[outbox.dlq_topic] += outbox.dead_letters
-            for label, n in outbox.label_counts().items():
-                deltas[outbox.pipeline, label] += n
         pending: list[Awaitable[Any]] = []
         for topic, records in by_topic.items():
             pending += await send_records(producer, topic, records)
-        for (pipeline, label), n in deltas.items():
-            key, value = counts.delta(pipeline, label, n)
-            pending.append(await producer.send(self.counts_topic, value, key=key))
         return pending

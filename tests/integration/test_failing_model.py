@@ -40,7 +40,7 @@ async def test_failing_model_exits_and_the_batch_is_answered_after_restart(
     assert process is not None
     await wait_for(lambda: process.poll() is not None, "the worker to exit", timeout=60)
     assert process.returncode == EXIT_SCORING_FAILED
-    assert "scoring failed; exiting so the batch is scored again" in worker.log_tail(400)
+    assert "a batch failed; exiting so it is scored again" in worker.log_tail(400)
 
     # The failing model went live as the first published version; the operator's way
     # back is publishing and promoting a good one. The worker then answers the batch.
