@@ -42,8 +42,8 @@ class ScalarHeart:
 
     def __init__(self, linear: LinearHeart) -> None:
         self.intercept = linear.intercept
-        self.codes = [(t.column, dict(zip(t.codes.tolist(), t.weights.tolist(), strict=True)))
-                      for t in linear.code_terms]
+        terms = linear.code_terms
+        self.codes = [(column, terms.code_weights(column)) for column in terms.columns.tolist()]
         self.scaled = list(zip(linear.scaled_columns.tolist(), linear.scaled_mean.tolist(),
                                linear.scaled_weights.tolist(), strict=True))
         self.fill = (linear.fill_column, linear.fill_value, *linear.fill_mean.tolist(),

@@ -26,17 +26,43 @@ _STEPS = ("codes", "scaled", "cholesterol", "binary")
 
 
 @dataclass(frozen=True)
-class CodeTerm:
-    """One categorical column: the weight of each known code; unknown codes add nothing."""
+class CodeTerms:
+    """Every categorical column's weight per code, in one table; unknown codes add nothing.
 
-    column: int
-    codes: np.ndarray
-    weights: np.ndarray
+    One lookup for all columns: a search per column cost more than the rest of the
+    model on the few rows a batch holds under moderate traffic.
+    """
+
+    columns: np.ndarray
+    least: np.ndarray  # each column's least code
+    weights: np.ndarray  # [column, code - least]; 0 where training saw no such code
+
+    @classmethod
+    def of(cls, columns: list[int], categories: list[np.ndarray],
+           weights: list[np.ndarray]) -> CodeTerms | None:
+        """The table of these columns' codes, or None if a code is not a whole number."""
+        codes = [np.asarray(c, dtype=np.float64) for c in categories]
+        if not all(np.array_equal(c, np.floor(c)) for c in codes):
+            return None
+        least = np.array([c.min() for c in codes])
+        table = np.zeros((len(codes), int(max(c.max() - c.min() for c in codes)) + 1))
+        for row, (c, w) in enumerate(zip(codes, weights, strict=True)):
+            table[row, (c - least[row]).astype(np.intp)] = w
+        return cls(np.asarray(columns), least, table)
+
+    def code_weights(self, column: int) -> dict[float, float]:
+        """Code -> weight of one of the columns (the codes training saw)."""
+        row = int(np.flatnonzero(self.columns == column)[0])
+        return {float(self.least[row] + i): float(w) for i, w in enumerate(self.weights[row])
+                if w != 0.0}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        values = x[:, self.column]
-        at = np.clip(np.searchsorted(self.codes, values), 0, len(self.codes) - 1)
-        return np.where(self.codes[at] == values, self.weights[at], 0.0)
+        above = x[:, self.columns] - self.least
+        known = (above == np.floor(above)) & (above >= 0) & (above < self.weights.shape[1])
+        index = np.where(known, above, 0).astype(np.intp)
+        terms = np.where(known, self.weights[np.arange(len(self.columns)), index], 0.0)
+        total: np.ndarray = terms.sum(axis=1)
+        return total
 
 
 @dataclass(frozen=True)
@@ -44,7 +70,7 @@ class LinearHeart:
     """Decision function = intercept + code terms + weighted standardised measurements."""
 
     intercept: float
-    code_terms: tuple[CodeTerm, ...]
+    code_terms: CodeTerms
     scaled_columns: np.ndarray
     scaled_mean: np.ndarray
     scaled_weights: np.ndarray  # already divided by the scale
@@ -57,9 +83,7 @@ class LinearHeart:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probability of the positive class for each row of `x`."""
-        z = np.full(len(x), self.intercept)
-        for term in self.code_terms:
-            z += term(x)
+        z = self.intercept + self.code_terms(x)
         z += (x[:, self.scaled_columns] - self.scaled_mean) @ self.scaled_weights
         raw = x[:, self.fill_column]
         missing = raw == 0
@@ -95,15 +119,16 @@ def compile_heart(pipeline: Any) -> LinearHeart | None:
     weights = clf.coef_[0]
     slices = prep.output_indices_
     code_weights = weights[slices["codes"]]
-    terms, start = [], 0
-    for column, categories in zip(code_cols, codes.categories_, strict=True):
-        size = len(categories)
-        terms.append(CodeTerm(column, np.asarray(categories, dtype=np.float64),
-                              code_weights[start:start + size]))
-        start += size
+    per_column, start = [], 0
+    for categories in codes.categories_:
+        per_column.append(code_weights[start:start + len(categories)])
+        start += len(categories)
+    terms = CodeTerms.of(list(code_cols), list(codes.categories_), per_column)
+    if terms is None:
+        return None
     return LinearHeart(
         intercept=float(clf.intercept_[0]),
-        code_terms=tuple(terms),
+        code_terms=terms,
         scaled_columns=np.asarray(scaled_cols),
         scaled_mean=scaler.mean_,
         scaled_weights=weights[slices["scaled"]] / scaler.scale_,
