@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -86,6 +89,8 @@ class Executors:
 
     def __init__(self) -> None:
         self._pools: list[ProcessPoolExecutor] = []
+        #: Where the pools' processes read their model; removed at exit if not before.
+        self._models: tempfile.TemporaryDirectory[str] | None = None
 
     @cached_property
     def threads(self) -> ThreadPoolExecutor:
@@ -96,10 +101,17 @@ class Executors:
         """A pool of `size` processes scoring with `model` (a fast form, or artifact bytes).
 
         `spawn` keeps the children free of the event loop's threads and sockets; they
-        start on the first batch.
+        start on the first batch and read the model from a file (`models.pool`), so the
+        worker keeps no copy of it.
         """
+        if self._models is None:
+            self._models = tempfile.TemporaryDirectory(prefix="kafka-inference-models-")
+        folder = Path(self._models.name)
+        path = folder / f"{len(list(folder.iterdir()))}.pickle"
+        with path.open("wb") as file:
+            pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
         pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
-                                   initializer=init_process, initargs=(model,))
+                                   initializer=init_process, initargs=(path,))
         self._pools.append(pool)
         return pool
 
@@ -113,6 +125,9 @@ class Executors:
             self.threads.shutdown(wait=True)
         for pool in self._pools:
             pool.shutdown(wait=True)
+        if self._models is not None:
+            # Kept until here: a retired pool's process may still be starting.
+            self._models.cleanup()
 
 
 def build_predictor(*, estimator: Any, fast: ProbaFn | None,

@@ -1,6 +1,7 @@
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -62,19 +63,21 @@ def test_other_shapes_are_not_compiled() -> None:
     assert compile_text(without_tfidf) is None
 
 
-def test_pool_process_with_the_compiled_form_never_imports_sklearn() -> None:
+def test_pool_process_with_the_compiled_form_never_imports_sklearn(tmp_path: Path) -> None:
     model = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
     compiled = compile_text(model)
     assert compiled is not None
+    path = tmp_path / "model.pickle"
+    path.write_bytes(pickle.dumps(compiled.positive_proba))
     script = (
-        "import pickle, sys\n"
+        "import sys\n"
+        "from pathlib import Path\n"
         "from models.pool import init_process, predict_in_process\n"
-        "init_process(pickle.load(sys.stdin.buffer))\n"
-        "print(float(predict_in_process(sys.argv[1:])[0]))\n"
+        "init_process(Path(sys.argv[1]))\n"
+        "print(float(predict_in_process(sys.argv[2:])[0]))\n"
         "assert not any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, DEMO_REVIEW],
-                          input=pickle.dumps(compiled.positive_proba),
+    done = subprocess.run([sys.executable, "-c", script, str(path), DEMO_REVIEW],
                           capture_output=True, cwd=DEFAULT_MODEL_DIR.parent, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     positive = float(done.stdout.decode())
