@@ -43,7 +43,7 @@ class ScalarHeart:
     def __init__(self, linear: LinearHeart) -> None:
         self.intercept = linear.intercept
         terms = linear.code_terms
-        self.codes = [(column, terms.code_weights(column)) for column in terms.columns.tolist()]
+        self.codes = [(column, terms.entries(column)) for column in terms.columns.tolist()]
         self.scaled = list(zip(linear.scaled_columns.tolist(), linear.scaled_mean.tolist(),
                                linear.scaled_weights.tolist(), strict=True))
         self.fill = (linear.fill_column, linear.fill_value, *linear.fill_mean.tolist(),

@@ -21,48 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from models.predictions import ProbaFn
+from schemas.codes import CodeTable
 
 _STEPS = ("codes", "scaled", "cholesterol", "binary")
-
-
-@dataclass(frozen=True)
-class CodeTerms:
-    """Every categorical column's weight per code, in one table; unknown codes add nothing.
-
-    One lookup for all columns: a search per column cost more than the rest of the
-    model on the few rows a batch holds under moderate traffic.
-    """
-
-    columns: np.ndarray
-    least: np.ndarray  # each column's least code
-    weights: np.ndarray  # [column, code - least]; 0 where training saw no such code
-
-    @classmethod
-    def of(cls, columns: list[int], categories: list[np.ndarray],
-           weights: list[np.ndarray]) -> CodeTerms | None:
-        """The table of these columns' codes, or None if a code is not a whole number."""
-        codes = [np.asarray(c, dtype=np.float64) for c in categories]
-        if not all(np.array_equal(c, np.floor(c)) for c in codes):
-            return None
-        least = np.array([c.min() for c in codes])
-        table = np.zeros((len(codes), int(max(c.max() - c.min() for c in codes)) + 1))
-        for row, (c, w) in enumerate(zip(codes, weights, strict=True)):
-            table[row, (c - least[row]).astype(np.intp)] = w
-        return cls(np.asarray(columns), least, table)
-
-    def code_weights(self, column: int) -> dict[float, float]:
-        """Code -> weight of one of the columns (the codes training saw)."""
-        row = int(np.flatnonzero(self.columns == column)[0])
-        return {float(self.least[row] + i): float(w) for i, w in enumerate(self.weights[row])
-                if w != 0.0}
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        above = x[:, self.columns] - self.least
-        known = (above == np.floor(above)) & (above >= 0) & (above < self.weights.shape[1])
-        index = np.where(known, above, 0).astype(np.intp)
-        terms = np.where(known, self.weights[np.arange(len(self.columns)), index], 0.0)
-        total: np.ndarray = terms.sum(axis=1)
-        return total
 
 
 @dataclass(frozen=True)
@@ -70,7 +31,7 @@ class LinearHeart:
     """Decision function = intercept + code terms + weighted standardised measurements."""
 
     intercept: float
-    code_terms: CodeTerms
+    code_terms: CodeTable  # each coded column's weight per code; 0 for codes not trained on
     scaled_columns: np.ndarray
     scaled_mean: np.ndarray
     scaled_weights: np.ndarray  # already divided by the scale
@@ -83,7 +44,7 @@ class LinearHeart:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probability of the positive class for each row of `x`."""
-        z = self.intercept + self.code_terms(x)
+        z = self.intercept + self.code_terms(x).sum(axis=1)
         z += (x[:, self.scaled_columns] - self.scaled_mean) @ self.scaled_weights
         raw = x[:, self.fill_column]
         missing = raw == 0
@@ -123,7 +84,7 @@ def compile_heart(pipeline: Any) -> LinearHeart | None:
     for categories in codes.categories_:
         per_column.append(code_weights[start:start + len(categories)])
         start += len(categories)
-    terms = CodeTerms.of(list(code_cols), list(codes.categories_), per_column)
+    terms = CodeTable.of(code_cols, codes.categories_, per_column, fill=0.0)
     if terms is None:
         return None
     return LinearHeart(
