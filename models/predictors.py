@@ -9,8 +9,10 @@ an executor the app owns.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,6 +26,10 @@ import numpy as np
 
 from models.pool import init_process, predict_in_process
 from models.predictions import ProbaFn
+
+logger = logging.getLogger(__name__)
+
+MODEL_FOLDER_PREFIX = "kafka-inference-models-"  # + the worker's pid
 
 
 class Predictor(Protocol):
@@ -89,8 +95,8 @@ class Executors:
 
     def __init__(self) -> None:
         self._pools: list[ProcessPoolExecutor] = []
-        #: Where the pools' processes read their model; removed at exit if not before.
-        self._models: tempfile.TemporaryDirectory[str] | None = None
+        #: Where the pools' processes read their model (`model_folder`).
+        self._models: Path | None = None
 
     @cached_property
     def threads(self) -> ThreadPoolExecutor:
@@ -105,11 +111,11 @@ class Executors:
         worker keeps no copy of it.
         """
         if self._models is None:
-            self._models = tempfile.TemporaryDirectory(prefix="kafka-inference-models-")
-        folder = Path(self._models.name)
-        path = folder / f"{len(list(folder.iterdir()))}.pickle"
-        with path.open("wb") as file:
+            self._models = model_folder()
+        with tempfile.NamedTemporaryFile(dir=self._models, suffix=".pickle",
+                                         delete=False) as file:
             pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+        path = Path(file.name)
         pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
                                    initializer=init_process, initargs=(path,))
         self._pools.append(pool)
@@ -127,7 +133,34 @@ class Executors:
             pool.shutdown(wait=True)
         if self._models is not None:
             # Kept until here: a retired pool's process may still be starting.
-            self._models.cleanup()
+            shutil.rmtree(self._models)
+
+
+def model_folder() -> Path:
+    """This worker's folder for its pools' model files, made after removing those of
+    workers that are gone: a killed worker leaves its own behind."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{MODEL_FOLDER_PREFIX}*"):
+        pid = folder.name.removeprefix(MODEL_FOLDER_PREFIX)
+        if pid.isdigit() and not _running(int(pid)):
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                logger.warning("could not remove a gone worker's model files %s: %r",
+                               folder, exc)
+    mine = root / f"{MODEL_FOLDER_PREFIX}{os.getpid()}"
+    mine.mkdir(exist_ok=True)
+    return mine
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def build_predictor(*, estimator: Any, fast: ProbaFn | None,
