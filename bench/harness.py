@@ -71,6 +71,16 @@ async def create_topics(*names: str, outputs: Sequence[str] = ()) -> None:
         await admin.close()
 
 
+async def topic_count() -> int:
+    """How many topics the broker holds."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        return len(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
 async def delete_run_topics() -> None:
     """Drop every topic this run made, its workers' internal ones included.
 
