@@ -35,7 +35,7 @@ def scorer_for(pipeline: PipelineSettings, model: LoadedModel) -> Scorer:
         predict_in=spec.predict_in, artifact=model.artifact,
         processes=pipeline.processes or 1, executors=app.executors)
     profile = model.manifest.get("profile")
-    drift = (DriftWindow(profile, app.settings.drift_window)
+    drift = (DriftWindow(profile, app.settings.drift_window, spec.drift_columns)
              if profile is not None and spec.drift_columns is not None else None)
     return Scorer(pipeline, spec.batch_decoder(pipeline.options), model.identity, predictor,
                   drift)

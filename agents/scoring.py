@@ -127,9 +127,8 @@ async def score_events(messages: Sequence[Message], scorer: Scorer,
     decoded = scorer.decode([m.value for m in messages])
     if decoded.valid:
         predicted = await _predict(scorer, decoded.features)
-        drift_columns = pipeline.spec.drift_columns
-        if scorer.drift is not None and drift_columns is not None:
-            scorer.drift.observe(drift_columns(decoded.features), predicted.labels)
+        if scorer.drift is not None:
+            scorer.drift.observe(decoded.features, predicted.labels)
         if shadow is not None:
             partitions = [messages[i].partition for i in decoded.valid]
             await _compare(shadow, decoded.features, predicted, partitions, outbox)

@@ -156,8 +156,10 @@ def fast_form(estimator: Any) -> ProbaFn | None:
     return verified_fast_form(estimator, probe_rows())
 
 
-def drift_columns(rows: np.ndarray) -> dict[str, np.ndarray]:
-    """What drift is watched on: every input field (`models.drift`)."""
+def drift_columns(batches: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """What drift is watched on, over the rows of several batches: every input field
+    (`models.drift`)."""
+    rows = np.concatenate(batches)
     return {name: rows[:, i] for i, name in enumerate(FEATURE_KEYS)}
 
 
@@ -181,7 +183,7 @@ def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
             "metrics": {"evaluation": "stratified 10-fold cross-validation, de-duplicated rows",
                         **results[chosen]},
             "candidates": results,
-            "profile": training_profile(drift_columns(x), [LABELS[t] for t in y], LABELS),
+            "profile": training_profile(drift_columns([x]), [LABELS[t] for t in y], LABELS),
         },
     )
 

@@ -122,9 +122,11 @@ def texts(reviews: Sequence[Any]) -> list[str]:
     return [review.text for review in reviews]
 
 
-def drift_columns(reviews: Sequence[str]) -> dict[str, np.ndarray]:
-    """What drift is watched on: each review's length in characters (`models.drift`)."""
-    return {"characters": np.fromiter(map(len, reviews), dtype=np.float64, count=len(reviews))}
+def drift_columns(batches: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    """What drift is watched on, over the reviews of several batches: each review's
+    length in characters (`models.drift`)."""
+    lengths = [len(review) for reviews in batches for review in reviews]
+    return {"characters": np.array(lengths, dtype=np.float64)}
 
 
 def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:
                               "rows": len(train_texts)},
             "test_data": {"file": test.name, "sha256": sha256_file(test)},
             "metrics": metrics,
-            "profile": training_profile(drift_columns(train_texts),
+            "profile": training_profile(drift_columns([train_texts]),
                                         [LABELS[t] for t in targets], LABELS),
         },
     )

@@ -90,8 +90,9 @@ class PipelineSpec(Generic[T]):
     - `fast_form(estimator)` returns a faster function giving the same probabilities,
       verified against the estimator, or None.
     - `probe()` gives model input that `artifacts publish` scores before publishing.
-    - `drift_columns(features)` names the numeric columns of a batch's model input that
-      drift is watched on (`models.drift`); the manifest's `profile` has their training bins.
+    - `drift_columns(batches)` names the numeric columns of several batches' model input
+      (one sequence of rows) that drift is watched on (`models.drift`); the manifest's
+      `profile` has their training bins.
     - `predict_in`: "threads" runs the fast form on the event loop when there is one and
       the estimator in the app's thread executor otherwise; "processes" runs either in a
       process pool of the pipeline's own (`<NAME>_PROCESSES`), for CPU-heavy pure-Python
@@ -110,7 +111,7 @@ class PipelineSpec(Generic[T]):
     predict_in: PredictIn = "threads"
     options: tuple[Option, ...] = ()
     probe: Callable[[], Any] | None = None
-    drift_columns: Callable[[Any], Mapping[str, np.ndarray]] | None = None
+    drift_columns: Callable[[Sequence[Any]], Mapping[str, np.ndarray]] | None = None
     examples: Examples | None = None
     training: Training | None = None
     bench_events: int = 20_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,11 @@ def _profile(rng: np.random.Generator) -> dict[str, object]:
     codes = rng.choice([1.0, 2.0, 3.0, 4.0], 5000, p=[0.1, 0.2, 0.2, 0.5])
     return training_profile({"age": ages, "code": codes}, ["yes"] * 1000 + ["no"] * 4000,
                             LABELS)
+
+
+def _columns(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The test's model input is already its columns, one dict per batch."""
+    return {name: np.concatenate([batch[name] for batch in batches]) for name in batches[0]}
 
 
 def test_few_distinct_values_get_a_bin_each_and_measurements_their_deciles() -> None:
@@ -35,7 +42,7 @@ def test_psi_is_zero_for_the_training_shares_and_grows_with_the_shift() -> None:
 
 def test_the_window_sees_a_shift_and_forgets_what_slid_out() -> None:
     rng = np.random.default_rng(7)
-    window = DriftWindow(_profile(rng), window=2000)
+    window = DriftWindow(_profile(rng), window=2000, columns=_columns)
     for _ in range(4):
         window.observe({"age": rng.normal(54, 9, 500),
                         "code": rng.choice([1.0, 2.0, 3.0, 4.0], 500, p=[0.1, 0.2, 0.2, 0.5])},
