@@ -7,9 +7,9 @@ the broker acknowledges this one. What happens then is the processing guarantee'
 - `AtLeastOnce`: answers and dead letters go to the app's idempotent producer; once the
   broker has acknowledged them, the batch is handed to the `Committer`, which, every
   COMMIT_EVERY_S, sends the count deltas of every batch handed to it since its last
-  round and, once they are acknowledged, acknowledges those batches' messages to Faust
-  and commits their offsets. A crash repeats what was answered but not yet committed,
-  counts included; nothing is lost.
+  round (with the next answers) and, once they are acknowledged, acknowledges those
+  batches' messages to Faust and commits their offsets. A crash repeats what was
+  answered but not yet committed, counts included; nothing is lost.
 - `ExactlyOnce`: each input partition's share of the batch (answers, dead letters, count
   deltas) and the offset after its last message are committed in one Kafka transaction
   of that partition's own transactional producer (`transport.transactions`).
@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from faust.types import TP, Message
 
 from transport import faust_internals
-from transport.sink import Accumulator, Outbox, send_counts
+from transport.sink import Accumulator, Outbox
 from transport.transactions import PartitionTransactions
 
 logger = logging.getLogger(__name__)
@@ -137,19 +137,18 @@ class Committer:
     """Counts and commits answered batches in rounds, one at a time, every COMMIT_EVERY_S.
 
     A round sends the count deltas of every batch answered since the last round, one
-    record per pipeline and label; once the broker has acknowledged them, it acknowledges
-    those batches' messages to Faust and commits their offsets. Sent with each batch's
-    answers instead, the deltas cost a produce, a counting-agent event and a changelog
-    write per batch: at 1,000 events/s most of the worker's time, and half its latency.
-    A Faust commit costs about a millisecond whatever it carries, so it is made once per
-    round too. A crash repeats at most the batches of the rounds not yet committed.
+    record per pipeline and label, in the accumulator's next request; once the broker has
+    acknowledged them, it acknowledges those batches' messages to Faust and commits their
+    offsets. Sent with each batch's answers instead, the deltas cost a produce, a
+    counting-agent event and a changelog write per batch: at 1,000 events/s most of the
+    worker's time, and half its latency. A Faust commit costs about a millisecond whatever
+    it carries, so it is made once per round too. A crash repeats at most the batches of
+    the rounds not yet committed.
     """
 
-    def __init__(self, app: faust.App, producer: Callable[[], AIOKafkaProducer],
-                 counts_topic: str) -> None:
+    def __init__(self, app: faust.App, accumulator: Accumulator) -> None:
         self.app = app
-        self.producer = producer
-        self.counts_topic = counts_topic
+        self.accumulator = accumulator
         self._answered: list[list[Message]] = []
         self._deltas: Counter[tuple[str, str]] = Counter()
         self._wanted = asyncio.Event()
@@ -171,7 +170,7 @@ class Committer:
             self._wanted.clear()
             answered, deltas = self._answered, self._deltas
             self._answered, self._deltas = [], Counter()
-            await asyncio.gather(*await send_counts(self.producer(), self.counts_topic, deltas))
+            await self.accumulator.add_counts(deltas)
             for messages in answered:
                 for message in messages:
                     consumer.ack(message)
@@ -192,8 +191,8 @@ class AtLeastOnce:
 
     def __init__(self, app: faust.App, producer: Callable[[], AIOKafkaProducer],
                  counts_topic: str) -> None:
-        self.accumulator = Accumulator(producer)
-        self.committer = Committer(app, producer, counts_topic)
+        self.accumulator = Accumulator(producer, counts_topic)
+        self.committer = Committer(app, self.accumulator)
 
     async def admit(self, batch: Batch) -> Batch:
         return batch

@@ -147,31 +147,44 @@ def _append(batch: Any, record: OutRecord) -> bool:
 
 
 class Accumulator:
-    """Answers and dead letters queued while the producer's request is in flight, sent
-    together in the next.
+    """Answers, dead letters and count deltas queued while the producer's request is in
+    flight, sent together in the next.
 
     aiokafka's sender keeps one request in flight per broker and puts at most one record
     batch per partition in it, so one `send_batch` per scored batch and partition would
     cost a round trip each. Here outboxes wait while a request is out and then leave in
     one: a request carries whatever arrived during the last round trip, small at low
-    traffic (no waiting for company) and large at high traffic. Count deltas are not
-    sent here but with the commits (`transport.delivery.Committer`).
+    traffic (no waiting for company) and large at high traffic. Count deltas
+    (`transport.delivery.Committer`) ride along the same way: sent on their own, they
+    held the next answers back for a round trip (a third of the answers that took more
+    than 1.5 ms to leave at 1,000 events/s came right after one).
     """
 
-    def __init__(self, producer: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(self, producer: Callable[[], AIOKafkaProducer], counts_topic: str) -> None:
         self.producer = producer
+        self.counts_topic = counts_topic
         self._queued: list[Outbox] = []
+        self._deltas: Counter[tuple[str, str]] = Counter()
         self._sent: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def add(self, outbox: Outbox) -> asyncio.Future[None]:
-        """Queue `outbox`; the future is done when the broker has acknowledged its records."""
+        """Queue `outbox`'s answers and dead letters (not its counts); the future is done
+        when the broker has acknowledged them."""
+        self._queued.append(outbox)
+        return self._next_request()
+
+    def add_counts(self, deltas: Counter[tuple[str, str]]) -> asyncio.Future[None]:
+        """Queue count deltas by (pipeline, label); done when acknowledged."""
+        self._deltas.update(deltas)
+        return self._next_request()
+
+    def _next_request(self) -> asyncio.Future[None]:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
         if self._sent is None:
             self._sent = asyncio.get_running_loop().create_future()
-        self._queued.append(outbox)
         self._wake.set()
         return self._sent
 
@@ -179,18 +192,19 @@ class Accumulator:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            outboxes, sent = self._queued, self._sent
-            self._queued, self._sent = [], None
+            outboxes, deltas, sent = self._queued, self._deltas, self._sent
+            self._queued, self._deltas, self._sent = [], Counter(), None
             if sent is None:
                 continue
             try:
-                await asyncio.gather(*await self._send(outboxes))
+                await asyncio.gather(*await self._send(outboxes, deltas))
             except Exception as exc:
                 sent.set_exception(exc)
             else:
                 sent.set_result(None)
 
-    async def _send(self, outboxes: list[Outbox]) -> list[Awaitable[Any]]:
+    async def _send(self, outboxes: list[Outbox], deltas: Counter[tuple[str, str]],
+                    ) -> list[Awaitable[Any]]:
         producer = self.producer()
         by_topic: dict[str, list[OutRecord]] = defaultdict(list)
         for outbox in outboxes:
@@ -199,4 +213,4 @@ class Accumulator:
         pending: list[Awaitable[Any]] = []
         for topic, records in by_topic.items():
             pending += await send_records(producer, topic, records)
-        return pending
+        return pending + await send_counts(producer, self.counts_topic, deltas)
