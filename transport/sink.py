@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from config.settings import Settings
 from schemas import counts
 from transport.security import client_options
-from transport.topics import DEAD_LETTER_MAX_BYTES
+from transport.topics import ANSWER_BATCH_MAX_BYTES, DEAD_LETTER_MAX_BYTES
 
 Headers = list[tuple[str, bytes]]
 
@@ -107,7 +107,8 @@ async def send_outbox(producer: AIOKafkaProducer, outbox: Outbox,
     """Queue an outbox's records, one count delta per label; return their acknowledgements."""
     pending = await send_records(producer, outbox.output_topic, outbox.answers)
     if outbox.dead_letters:
-        pending += await send_records(producer, outbox.dlq_topic, outbox.dead_letters)
+        pending += await send_records(producer, outbox.dlq_topic, outbox.dead_letters,
+                                      DEAD_LETTER_MAX_BYTES)
     return pending + await send_counts(producer, counts_topic, outbox.pipeline_counts())
 
 
@@ -121,9 +122,10 @@ async def send_counts(producer: AIOKafkaProducer, counts_topic: str,
     return pending
 
 
-async def send_records(producer: AIOKafkaProducer, topic: str,
-                       records: Sequence[OutRecord]) -> list[Awaitable[Any]]:
-    """Queue `records` grouped into record batches per partition, in order; return their futures."""
+async def send_records(producer: AIOKafkaProducer, topic: str, records: Sequence[OutRecord],
+                       max_bytes: int = ANSWER_BATCH_MAX_BYTES) -> list[Awaitable[Any]]:
+    """Queue `records` grouped into record batches per partition, in order, each cut once
+    it reaches `max_bytes` (or the producer's own limit); return their futures."""
     by_partition: dict[int, list[OutRecord]] = defaultdict(list)
     for record in records:
         by_partition[record.partition].append(record)
@@ -136,7 +138,11 @@ async def send_records(producer: AIOKafkaProducer, topic: str,
                 batch = producer.create_batch()
                 if not _append(batch, record):
                     raise ValueError(f"a record for {topic}[{partition}] exceeds the batch size")
-        pending.append(await producer.send_batch(batch, topic, partition=partition))
+            if batch.size() >= max_bytes:
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+        if batch.record_count():
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
     return pending
 
 
@@ -206,11 +212,14 @@ class Accumulator:
     async def _send(self, outboxes: list[Outbox], deltas: Counter[tuple[str, str]],
                     ) -> list[Awaitable[Any]]:
         producer = self.producer()
-        by_topic: dict[str, list[OutRecord]] = defaultdict(list)
+        answers: dict[str, list[OutRecord]] = defaultdict(list)
+        dead_letters: dict[str, list[OutRecord]] = defaultdict(list)
         for outbox in outboxes:
-            by_topic[outbox.output_topic] += outbox.answers
-            by_topic[outbox.dlq_topic] += outbox.dead_letters
+            answers[outbox.output_topic] += outbox.answers
+            dead_letters[outbox.dlq_topic] += outbox.dead_letters
         pending: list[Awaitable[Any]] = []
-        for topic, records in by_topic.items():
+        for topic, records in answers.items():
             pending += await send_records(producer, topic, records)
+        for topic, records in dead_letters.items():
+            pending += await send_records(producer, topic, records, DEAD_LETTER_MAX_BYTES)
         return pending + await send_counts(producer, self.counts_topic, deltas)

@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 # Dead letters carry the input's bytes plus headers, so their topics accept twice the
 # broker's default message size: an input at the input topic's limit still fits.
 DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+# Answers go to topics made with the broker's default message size (1 MiB) or made by a
+# user, so their record batches are cut below it: a worker on a backlog merges thousands
+# of answers per partition into one request, and a batch of 2 MiB was refused for good.
+ANSWER_BATCH_MAX_BYTES = 1_000_000
 
 
 class BrokerUnavailable(RuntimeError):
