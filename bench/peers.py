@@ -36,6 +36,7 @@ from bench.harness import (
     span_eps,
     start,
     stop,
+    without_warm_up,
 )
 
 SPARK_PYTHON = Path(os.environ.get("BENCH_SPARK_PYTHON", ".venvs/spark/bin/python"))
@@ -90,7 +91,7 @@ async def throughput(source: str, output: str) -> float:
     count = events(HEART)
     await fill(source, examples(HEART), count)
     stamps = await output_timestamps(output, count + 1)
-    return span_eps({k: v for k, v in stamps.items() if not k.startswith(b"warm-up")})
+    return span_eps(without_warm_up(stamps))
 
 
 async def latency_and_bad_input(source: str, output: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from bench.harness import (
     HEART,
     HEART_MODULE,
     LOGS,
+    PARTITIONS,
     PIPELINES,
     RUN,
     TIMEOUT_S,
@@ -41,6 +42,8 @@ from bench.harness import (
     start,
     stop,
     topic_count,
+    warm_up,
+    without_warm_up,
 )
 
 NAIVE_EVENTS = int(os.environ.get("BENCH_NAIVE_EVENTS", "5000"))
@@ -103,8 +106,9 @@ async def live_eps(workers: list[Worker], count: int) -> float:
             if time.monotonic() > deadline:
                 raise TimeoutError("the workers never all owned partitions")
             await asyncio.sleep(0.3)
+        await warm_up(source, output, examples(HEART)[0])
         await fill(source, examples(HEART), count)
-        return span_eps(await output_timestamps(output, count))
+        return span_eps(without_warm_up(await output_timestamps(output, count + PARTITIONS)))
     finally:
         for proc in procs:
             stop(proc)
