@@ -97,7 +97,7 @@ async def result_file_eps(name: str, module: str, topic: str, count: int) -> flo
 
 
 async def live_eps(workers: list[Worker], count: int) -> float:
-    """Workers of one app, all in the group before the stream starts: events/s."""
+    """Workers of one app, each reading its partitions before the stream starts: events/s."""
     source, output = workers[0].env["HEART_INPUT_TOPIC"], workers[0].env["HEART_OUTPUT_TOPIC"]
     procs = [w.start() for w in workers]
     try:
@@ -215,7 +215,7 @@ def table(r: dict[str, Any]) -> str:
         *((f"{spec.name} pipeline (this app, one worker)", eps(f"{spec.name}_eps"))
           for spec in PIPELINES.values()),
         ("heart pipeline, exactly-once", eps("heart_eos_eps")),
-        ("heart, two workers / one (stream sent once both joined)",
+        ("heart, two workers / one (stream sent once all read)",
          f"{r['two_workers_eps']:,.0f} / {r['one_worker_live_eps']:,.0f}"),
         ("Quix Streams, fastest per-message form", eps("quix_fast_eps")),
         ("Quix Streams, as its docs show ML", eps("quix_documented_eps")),
