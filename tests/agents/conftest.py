@@ -35,6 +35,12 @@ class RecordBatch:
         self.records.append((key, value, headers))
         return object()
 
+    def size(self) -> int:
+        return sum(len(key or b"") + len(value or b"") for key, value, _ in self.records)
+
+    def record_count(self) -> int:
+        return len(self.records)
+
 
 def _done() -> asyncio.Future[None]:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
