@@ -52,8 +52,10 @@ class InferenceApp(BatchDeliveringApp):
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             # Faust's timer commits what the agents acknowledged since their last commit.
             broker_commit_interval=1.0,
-            # Bytes fetched per partition per request: what a backlog costs in memory.
+            # Bytes fetched per request, per partition and in all: what a backlog costs
+            # in memory.
             consumer_max_fetch_size=settings.fetch_max_partition_bytes,
+            fetch_max_bytes=settings.fetch_max_bytes,
             web_application_options=(
                 {"middlewares": [require_token(settings.web_auth_token)]}
                 if settings.web_auth_token else None),

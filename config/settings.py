@@ -25,6 +25,8 @@ N = TypeVar("N", int, float)
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 GUARANTEES = ("at_least_once", "exactly_once")
+FETCH_MAX_PARTITION_BYTES = 1024 * 1024  # per partition per fetch request
+FETCH_MAX_BYTES = 2 * 1024 * 1024  # per fetch request, over all of a worker's partitions
 #: What published models are signed with when ARTIFACT_KEY is not set: fine on one
 #: machine, but anyone who can write the artifacts topic could then publish a model.
 DEVELOPMENT_ARTIFACT_KEY = b"kafka-inference development key: set ARTIFACT_KEY"
@@ -73,6 +75,7 @@ class Settings:
     model_dir: Path
     batch_size: int
     fetch_max_partition_bytes: int
+    fetch_max_bytes: int
     drift_window: int
     processing_guarantee: str = "at_least_once"
     broker_security_protocol: str = "PLAINTEXT"
@@ -141,8 +144,11 @@ class Settings:
             table_store=reader.store("APP_STORE", "memory://"),
             model_dir=reader.directory("MODEL_DIR", DEFAULT_MODEL_DIR),
             batch_size=reader.integer("BATCH_SIZE", 500, low=1, high=100_000),
-            fetch_max_partition_bytes=reader.integer("FETCH_MAX_PARTITION_BYTES", 512 * 1024,
+            fetch_max_partition_bytes=reader.integer("FETCH_MAX_PARTITION_BYTES",
+                                                     FETCH_MAX_PARTITION_BYTES,
                                                      low=64 * 1024, high=64 * 1024 * 1024),
+            fetch_max_bytes=reader.integer("FETCH_MAX_BYTES", FETCH_MAX_BYTES,
+                                           low=64 * 1024, high=256 * 1024 * 1024),
             drift_window=reader.integer("DRIFT_WINDOW_EVENTS", 10_000, low=100,
                                         high=10_000_000),
             processing_guarantee=reader.choice("PROCESSING_GUARANTEE", "at_least_once",

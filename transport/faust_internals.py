@@ -53,6 +53,10 @@ fails loudly instead of answering twice or losing offsets):
   to be taken; Faust hard-codes the broker's wait for such a request at 1.5 s. A request
   sent while the input partitions' records were still being handed over waits on the
   others, and the stream stalled for up to 1.5 s; it is 100 ms here (`FETCH_MAX_WAIT_MS`).
+  Its `_fetch_max_bytes`, which Faust does not pass, bounds one request over all of a
+  worker's partitions (`FETCH_MAX_BYTES`): a backlog then costs a worker the same memory
+  however many partitions it owns, and a worker of two reads as much per request as one
+  alone.
 - `AIOKafkaConsumerThread._highwaters()`: with exactly-once, Faust takes a changelog's
   end from the last stable offset the consumer saw in a fetch response, which is None
   for a partition not fetched yet: recovery then believed every changelog empty and
@@ -163,8 +167,10 @@ def missing_private_api(consumer: ConsumerT) -> list[str]:
     missing += [f"{type(consumer).__name__}._thread instance attribute {name}"
                 for name in THREAD_ATTRIBUTES
                 if not hasattr(getattr(consumer, "_thread", None), name)]
-    if "self._fetch_max_wait_ms" not in inspect.getsource(AIOKafkaConsumer.__init__):
-        missing.append("aiokafka.AIOKafkaConsumer instance attribute _fetch_max_wait_ms")
+    consumer_init = inspect.getsource(AIOKafkaConsumer.__init__)
+    missing += [f"aiokafka.AIOKafkaConsumer instance attribute {name}"
+                for name in ("_fetch_max_wait_ms", "_fetch_max_bytes")
+                if f"self.{name}" not in consumer_init]
     if not hasattr(Message(topic="t", partition=0, offset=0, timestamp=0.0,
                            timestamp_type=0, headers=[], key=None, value=None,
                            checksum=None), "generation_id"):
@@ -175,8 +181,10 @@ def missing_private_api(consumer: ConsumerT) -> list[str]:
 class BatchDeliveringApp(faust.App):
     """A Faust app whose routed topics reach their agent as lists of messages."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Bytes one fetch request may bring over all of this worker's partitions.
+        self.fetch_max_bytes = fetch_max_bytes
         self.batch_channels: dict[str, ChannelT[list[Message]]] = {}
         self.rebalance_over = asyncio.Event()
         self.rebalance_over.set()
@@ -287,7 +295,9 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start
+        # Both read by its fetcher at start.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        consumer._fetch_max_bytes = cast(BatchDeliveringApp, self.app).fetch_max_bytes
         return consumer
 
     async def on_start(self) -> None:

@@ -20,3 +20,10 @@ def test_a_consumer_without_them_is_named() -> None:
     missing = missing_private_api(Bare())  # type: ignore[arg-type]
     assert "Bare instance attribute _read_offset" in missing
     assert "Bare instance attribute _n_acked" in missing
+
+
+async def test_a_worker_consumer_fetches_at_most_the_set_bytes_per_request() -> None:
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_bytes == app.settings.fetch_max_bytes
+    assert consumer._max_partition_fetch_bytes == app.settings.fetch_max_partition_bytes
+    await consumer.stop()
