@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import app
-from transport.faust_internals import missing_private_api
+from transport.faust_internals import ConsumerThread, missing_private_api
 
 
 def test_pinned_faust_and_aiokafka_have_every_private_part_relied_on() -> None:
@@ -23,7 +23,8 @@ def test_a_consumer_without_them_is_named() -> None:
 
 
 async def test_a_worker_consumer_fetches_at_most_the_set_bytes_per_request() -> None:
-    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    thread: ConsumerThread = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._create_worker_consumer(app.transport)
     assert consumer._fetch_max_bytes == app.settings.fetch_max_bytes
     assert consumer._max_partition_fetch_bytes == app.settings.fetch_max_partition_bytes
     await consumer.stop()
