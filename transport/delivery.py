@@ -213,11 +213,16 @@ class ExactlyOnce:
         self._committed: dict[TP, int] = {}
 
     async def admit(self, batch: Batch) -> Batch:
-        """Claim each partition first seen in this generation; skip what is committed."""
+        """Skip what is committed; a partition first seen in this generation is claimed
+        first, with every other unclaimed partition of its topics the worker owns."""
         generation = batch.messages[0].generation_id
-        for tp in {m.tp for m in batch.messages}:
-            if not self.transactions.claimed(tp, generation):
-                self._committed[tp] = await self.transactions.claim(tp, generation)
+        transactions = self.transactions
+        new = {m.tp for m in batch.messages if not transactions.claimed(m.tp, generation)}
+        if new:
+            topics = {tp.topic for tp in new}
+            new |= {tp for tp in self.app.consumer.assignment()
+                    if tp.topic in topics and not transactions.claimed(tp, generation)}
+            self._committed |= await transactions.claim(new, generation)
         committed = self._committed
         return Batch([m for m in batch.messages if m.offset >= committed[m.tp]])
 

@@ -110,14 +110,14 @@ async def test_a_claim_fences_the_old_owners_open_transaction(
     tp = TP(heart.input_topic, 0)
     old, new = PartitionTransactions(settings), PartitionTransactions(settings)
     try:
-        await old.claim(tp, generation=1)
+        await old.claim([tp], generation=1)
         stale = old.producer(tp)
         await stale.begin_transaction()
         await send_outbox(stale, _answers(heart, b"stale"), settings.label_counts_topic)
         await stale.send_offsets_to_transaction(
             {TopicPartition(tp.topic, tp.partition): 10}, settings.app_id)
 
-        assert await new.claim(tp, generation=2) == -1  # nothing committed yet
+        assert await new.claim([tp], generation=2) == {tp: -1}  # nothing committed yet
         await new.commit(tp, _answers(heart, b"fresh"), next_offset=10)
         with pytest.raises(ProducerFenced):
             await stale.commit_transaction()
