@@ -105,11 +105,17 @@ class Outbox:
 async def send_outbox(producer: AIOKafkaProducer, outbox: Outbox,
                       counts_topic: str) -> list[Awaitable[Any]]:
     """Queue an outbox's records, one count delta per label; return their acknowledgements."""
+    pending = await send_answers(producer, outbox)
+    return pending + await send_counts(producer, counts_topic, outbox.pipeline_counts())
+
+
+async def send_answers(producer: AIOKafkaProducer, outbox: Outbox) -> list[Awaitable[Any]]:
+    """Queue an outbox's answers and dead letters, not its counts; return their futures."""
     pending = await send_records(producer, outbox.output_topic, outbox.answers)
     if outbox.dead_letters:
         pending += await send_records(producer, outbox.dlq_topic, outbox.dead_letters,
                                       DEAD_LETTER_MAX_BYTES)
-    return pending + await send_counts(producer, counts_topic, outbox.pipeline_counts())
+    return pending
 
 
 async def send_counts(producer: AIOKafkaProducer, counts_topic: str,
@@ -212,14 +218,10 @@ class Accumulator:
     async def _send(self, outboxes: list[Outbox], deltas: Counter[tuple[str, str]],
                     ) -> list[Awaitable[Any]]:
         producer = self.producer()
-        answers: dict[str, list[OutRecord]] = defaultdict(list)
-        dead_letters: dict[str, list[OutRecord]] = defaultdict(list)
+        by_pipeline: dict[str, list[Outbox]] = defaultdict(list)
         for outbox in outboxes:
-            answers[outbox.output_topic] += outbox.answers
-            dead_letters[outbox.dlq_topic] += outbox.dead_letters
+            by_pipeline[outbox.pipeline].append(outbox)
         pending: list[Awaitable[Any]] = []
-        for topic, records in answers.items():
-            pending += await send_records(producer, topic, records)
-        for topic, records in dead_letters.items():
-            pending += await send_records(producer, topic, records, DEAD_LETTER_MAX_BYTES)
+        for queued in by_pipeline.values():
+            pending += await send_answers(producer, Outbox.merged(queued))
         return pending + await send_counts(producer, self.counts_topic, deltas)
