@@ -54,7 +54,7 @@ class LinearText:
         for n in range(max(low, 2), high + 1):
             grams += map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False))
         # mmh3.hash(str) hashes the UTF-8 bytes with seed 0, signed: scikit-learn's hash.
-        hashes = np.array(list(map(mmh3.hash, grams)), dtype=np.int64)
+        hashes = np.fromiter(map(mmh3.hash, grams), dtype=np.int64, count=len(grams))
         n_features = self.n_features
         # abs(-2**31) does not fit an int32; scikit-learn folds that one value like this.
         return np.where(hashes == _INT32_MIN, (2**31 - 1 - (n_features - 1)) % n_features,
@@ -64,11 +64,10 @@ class LinearText:
         """Probability of a positive review, for each text."""
         z = np.full(len(texts), self.intercept)
         for row, text in enumerate(texts):
+            columns, counts = _counted(self._indices(text))
             if self.binary:
-                columns = np.unique(self._indices(text))
                 weights = self.weight[columns]
             else:
-                columns, counts = np.unique(self._indices(text), return_counts=True)
                 weights = (np.log(counts.astype(np.float32)) + np.float32(1)) * self.weight[columns]
             if not len(columns):
                 continue
@@ -77,6 +76,20 @@ class LinearText:
                 z[row] += np.dot(weights, self.coef[columns]) / norm
         result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return result
+
+
+def _counted(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct indices, ascending, and how often each occurs.
+
+    `np.unique` gives the same, but took 43 us on a review's 640 n-grams where a sort and
+    a comparison take 6 us: a fifth of the time a review took to score.
+    """
+    ordered = np.sort(indices)
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    return ordered[first], np.diff(first, append=len(ordered))
 
 
 def compile_text(pipeline: Any, coef_dtype: type[np.floating[Any]] = np.float64,

@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from config.settings import DEFAULT_MODEL_DIR
@@ -54,6 +55,24 @@ def test_compiled_form_gives_the_pipelines_probabilities() -> None:
                                model.predict_proba(texts)[:, 1], rtol=0, atol=1e-6)
     assert predictions(compiled.positive_proba([DEMO_REVIEW]), LABELS).labels == [
         DEMO_REVIEW_LABEL]
+
+
+def test_compiled_tfidf_shape_gives_the_pipelines_probabilities() -> None:
+    """Sublinear TF-IDF weighs each n-gram by how often it occurs: the counts must match."""
+    reviews = fixture_reviews()
+    texts = [text for text, _ in reviews]
+    model = Pipeline([
+        ("hash", HashingVectorizer(preprocessor=clean_text, token_pattern=TOKEN_PATTERN,
+                                   ngram_range=(1, 2), n_features=2**18, alternate_sign=False,
+                                   norm=None)),
+        ("tfidf", TfidfTransformer(sublinear_tf=True)),
+        ("clf", LogisticRegression(C=16.0, solver="liblinear")),
+    ]).fit(texts, [truth == "positive" for _, truth in reviews])
+    compiled = compile_text(model)
+    assert compiled is not None and not compiled.binary
+    probe = texts + probe_reviews(n=200, seed=9) + ["", "bad bad bad bad good", "x " * 5_000]
+    np.testing.assert_allclose(compiled.positive_proba(probe), model.predict_proba(probe)[:, 1],
+                               rtol=0, atol=1e-6)
 
 
 def test_other_shapes_are_not_compiled() -> None:
