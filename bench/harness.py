@@ -303,8 +303,8 @@ async def received_times(topic: str, count: int, into: dict[bytes, int],
 
 
 async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: int,
-                        seconds: float, *, until_committed: bool = False) -> dict[str, float]:
-    """p50/p99/max ms from input to output, sending `rate` events/s for `seconds`.
+                        seconds: float, *, until_committed: bool = False) -> list[int]:
+    """Each event's ms from input to output, sending `rate` events/s for `seconds`.
 
     Waits for one answer first, so a contender's start-up is not counted. With
     `until_committed`, an output counts when a read_committed reader has it (a
@@ -343,7 +343,12 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
     if reading is not None:
         await reading
     stamps = received if reading is not None else await output_timestamps(output, count + 1)
-    delays = sorted(stamps[k] - t for k, t in sent.items())
-    return {"p50_ms": float(statistics.median(delays)),
-            "p99_ms": float(delays[int(0.99 * (len(delays) - 1))]),
-            "max_ms": float(delays[-1])}
+    return [stamps[k] - t for k, t in sent.items()]
+
+
+def latency_figures(delays: Sequence[int]) -> dict[str, float]:
+    """p50 / p99 / max of delays in ms."""
+    ordered = sorted(delays)
+    return {"p50_ms": float(statistics.median(ordered)),
+            "p99_ms": float(ordered[int(0.99 * (len(ordered) - 1))]),
+            "max_ms": float(ordered[-1])}

@@ -30,6 +30,7 @@ from bench.harness import (
     events,
     examples,
     fill,
+    latency_figures,
     output_timestamps,
     paced_latency,
     peak_rss_mb,
@@ -96,7 +97,8 @@ async def throughput(source: str, output: str) -> float:
 
 async def latency_and_bad_input(source: str, output: str) -> dict[str, Any]:
     await send_until_answered(source, output, b"warm-up", examples(HEART)[0])
-    figures = await paced_latency(source, output, examples(HEART), 1000, LATENCY_SECONDS)
+    figures = latency_figures(
+        await paced_latency(source, output, examples(HEART), 1000, LATENCY_SECONDS))
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
     await producer.start()
     try:
