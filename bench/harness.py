@@ -162,7 +162,8 @@ async def output_timestamps(topic: str, count: int) -> dict[bytes, int]:
         deadline = time.monotonic() + TIMEOUT_S
         await _until_holds(consumer, partitions, count, deadline)
         # Assigned only now, and read from the start by the reset policy alone: a seek
-        # made while aiokafka's own first position lookup was retrying lost to it.
+        # made while aiokafka's own first position lookup (to the latest offset) was in
+        # flight could lose to it, and the reader then waited behind the records.
         consumer.assign(partitions)
         while len(stamps) < count:
             if time.monotonic() > deadline:
