@@ -7,31 +7,44 @@ without that agent).
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 from faust.types import AgentT, Message
 
 from agents.scoring import Live, Scorer, serve
 from app import app
 from config.settings import PipelineSettings
-from models.artifacts import LoadedModel, ModelLoadError, load_model
+from models.artifacts import FOLDER_FIX, ModelLoadError, read_artifact
 from models.drift import DriftWindow
+from models.loader import ReadyModel, load_for_worker
 from models.predictors import InProcesses, build_predictor
 from transport.delivery import BatchStream, exit_undelivered
 
 
-def _load_or_exit(pipeline: PipelineSettings) -> LoadedModel:
-    """The pipeline's verified model, or the process stops with the reason and what to do."""
+def load(pipeline: PipelineSettings, data: bytes, manifest: dict[str, Any], *, source: str,
+         fix: str) -> ReadyModel:
+    """An artifact of the pipeline's, verified and ready to score with (`models.loader`)."""
+    return load_for_worker(data, manifest, source=source, fix=fix,
+                           fast_form=pipeline.spec.fast_form,
+                           in_threads=pipeline.spec.predict_in == "threads")
+
+
+def _load_or_exit(pipeline: PipelineSettings) -> ReadyModel:
+    """The pipeline's shipped model, or the process stops with the reason and what to do."""
+    path = app.settings.model_dir / pipeline.spec.model_file
     try:
-        return load_model(app.settings.model_dir / pipeline.spec.model_file)
+        data, manifest = read_artifact(path)
+        return load(pipeline, data, manifest, source=str(path), fix=FOLDER_FIX)
     except ModelLoadError as exc:
         raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
 
 
-def scorer_for(pipeline: PipelineSettings, model: LoadedModel) -> Scorer:
-    """The pipeline ready to score with `model` (its fast form verified, where it runs)."""
+def scorer_for(pipeline: PipelineSettings, model: ReadyModel) -> Scorer:
+    """The pipeline ready to score with `model`, where its pipeline runs it."""
     spec = pipeline.spec
     predictor = build_predictor(
-        estimator=model.estimator, fast=spec.fast_form(model.estimator),
+        estimator=model.estimator, fast=model.fast,
         predict_in=spec.predict_in, artifact=model.artifact,
         processes=pipeline.processes or 1, executors=app.executors)
     profile = model.manifest.get("profile")

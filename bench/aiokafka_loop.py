@@ -10,10 +10,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from models.artifacts import load_model
-from models.heart import LABELS, fast_form
+from models.linear import fast_form
 from models.predictions import predictions
 from schemas.answers import answer_headers, model_headers
-from schemas.heart import decode_heart_batch
+from schemas.heart import LABELS, decode_heart_batch
 from transport.sink import OutRecord, send_records
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import faust
 
 from models.artifacts import load_model
-from models.heart import LABELS
 from models.predictions import predictions
-from schemas.heart import decode_heart_event, feature_rows
+from schemas.heart import LABELS, decode_heart_event, feature_rows
 
 app = faust.App(os.environ["BENCH_APP_ID"], broker=os.environ["BROKER_URL"],
                 store="memory://", web_enabled=False)

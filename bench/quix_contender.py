@@ -26,11 +26,10 @@ import orjson
 from quixstreams import Application, message_context
 
 from models.artifacts import load_model
-from models.heart import LABELS
 from models.linear import LinearHeart, compile_heart
 from schemas.answers import Header, answer_headers, model_headers
 from schemas.errors import InvalidEvent
-from schemas.heart import FEATURE_KEYS, HEART_FIELDS
+from schemas.heart import FEATURE_KEYS, HEART_FIELDS, LABELS
 
 MODEL_INFO = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib")
 MODEL = MODEL_INFO.estimator

@@ -13,11 +13,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-import joblib
-import sklearn
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +73,16 @@ def manifest_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, read without importing it (a worker that runs
+    only fast forms never does)."""
+    return version("scikit-learn")
+
+
 def save_model(estimator: Any, model_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write `estimator` to `model_path` and its manifest beside it; return the manifest."""
+    import joblib
+
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, model_path, compress=3)
     full = {
@@ -84,7 +90,7 @@ def save_model(estimator: Any, model_path: Path, manifest: dict[str, Any]) -> di
         "file": model_path.name,
         "sha256": sha256_file(model_path),
         "size_bytes": model_path.stat().st_size,
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": sklearn_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **manifest,
     }
@@ -107,21 +113,29 @@ def read_manifest(model_path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_model(model_path: Path) -> LoadedModel:
-    """Verify `model_path` against its manifest and the installed scikit-learn, then load it."""
+#: What to do about a refused artifact read from a model folder.
+FOLDER_FIX = "Restore it from the repository or retrain it (`make train`)"
+
+
+def read_artifact(model_path: Path) -> tuple[bytes, dict[str, Any]]:
+    """A model file's bytes and its manifest, unchecked, or ModelLoadError if either is
+    missing."""
     if not model_path.is_file():
         raise ModelLoadError(
             f"model file {model_path} is missing; set MODEL_DIR to the folder holding it "
             f"or retrain it (`make train`)"
         )
-    return load_model_bytes(model_path.read_bytes(), read_manifest(model_path),
-                            source=str(model_path),
-                            fix="Restore it from the repository or retrain it (`make train`)")
+    return model_path.read_bytes(), read_manifest(model_path)
 
 
-def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
-                     fix: str) -> LoadedModel:
-    """Load an artifact's bytes once they are the manifest's and scikit-learn is its version.
+def load_model(model_path: Path) -> LoadedModel:
+    """Verify `model_path` against its manifest and the installed scikit-learn, then load it."""
+    data, manifest = read_artifact(model_path)
+    return load_model_bytes(data, manifest, source=str(model_path), fix=FOLDER_FIX)
+
+
+def check_artifact(data: bytes, manifest: dict[str, Any], *, source: str, fix: str) -> None:
+    """Raise ModelLoadError unless the bytes are the manifest's and scikit-learn is its version.
 
     `source` names where the bytes came from and `fix` what to do if they are refused.
     """
@@ -132,13 +146,21 @@ def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
             f"manifest's {str(manifest.get('sha256'))[:12]}...; the artifact was changed or "
             f"replaced. {fix}"
         )
-    trained_with = manifest.get("sklearn_version")
-    if trained_with != sklearn.__version__:
+    trained_with, installed = manifest.get("sklearn_version"), sklearn_version()
+    if trained_with != installed:
         raise ModelLoadError(
             f"refusing to load {source}: trained with scikit-learn {trained_with}, but "
-            f"{sklearn.__version__} is installed. Install scikit-learn=={trained_with} "
+            f"{installed} is installed. Install scikit-learn=={trained_with} "
             f"(`make install`) or retrain the model with this version (`make train`)"
         )
+
+
+def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
+                     fix: str) -> LoadedModel:
+    """Load an artifact's bytes once `check_artifact` passed them."""
+    check_artifact(data, manifest, source=source, fix=fix)
+    import joblib
+
     try:
         estimator = joblib.load(io.BytesIO(data))
     except Exception as exc:  # any unpickling failure: missing class, corrupt stream, ...
@@ -146,6 +168,6 @@ def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
             f"cannot load {source}: {exc!r}. Its code may be missing from this "
             f"installation; retrain it (`make train`) or restore it from the repository"
         ) from None
-    logger.info("loaded model %s (sha256 %s...)", source, actual[:12])
+    logger.info("loaded model %s (sha256 %s...)", source, manifest["sha256"][:12])
     return LoadedModel(name=manifest.get("name", "model"), artifact=data,
                        estimator=estimator, manifest=manifest)

@@ -1,4 +1,7 @@
-"""Heart-disease risk: the scikit-learn pipeline, its training, evaluation and fast form."""
+"""Heart-disease risk: the scikit-learn pipeline, its training and evaluation.
+
+Its fast form is `models.linear`; a worker scoring with that never imports this module.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models.artifacts import read_manifest, save_model, sha256_file
 from models.drift import training_profile
-from models.linear import verified_fast_form
-from models.predictions import ProbaFn
-from schemas.heart import FEATURE_KEYS, HEART_FIELDS
+from schemas.heart import FEATURE_KEYS, LABELS, drift_columns
 
 logger = logging.getLogger(__name__)
 
-LABELS: tuple[str, str] = ("No Risk of Heart Disease", "Risk of Heart Disease")
 SEED = 20_240_601
 
 _CATEGORICAL = ("chest pain type", "resting ecg", "ST slope")
@@ -101,24 +101,6 @@ def read_heart_csv(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return data[:, :-1], data[:, -1].astype(np.int64), len(rows) - len(unique)
 
 
-def probe_rows(n: int = 5000, seed: int = SEED) -> np.ndarray:
-    """Valid feature rows over every field's range and code set, with cholesterol 0 included.
-
-    Used to check that a faster form of a fitted pipeline gives the same probabilities.
-    """
-    rng = np.random.default_rng(seed)
-    columns = []
-    for spec in HEART_FIELDS:
-        if spec.codes is not None:
-            columns.append(rng.choice(sorted(spec.codes), size=n).astype(np.float64))
-        else:
-            values = rng.uniform(spec.low, spec.high, size=n)
-            for special in spec.also:
-                values[rng.random(n) < 0.1] = special
-            columns.append(values)
-    return np.column_stack(columns)
-
-
 def cross_validate_heart(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Stratified 10-fold figures (means and standard deviations) with a fixed seed."""
     from sklearn.model_selection import StratifiedKFold, cross_validate
@@ -149,18 +131,6 @@ def choose_heart_pipeline(
     best = max(r["roc_auc"] for r in results.values())
     chosen = next(n for n, r in results.items() if r["roc_auc"] >= best - tolerance)
     return chosen, results
-
-
-def fast_form(estimator: Any) -> ProbaFn | None:
-    """The linear form of a fitted heart pipeline, verified on probe rows (`models.linear`)."""
-    return verified_fast_form(estimator, probe_rows())
-
-
-def drift_columns(batches: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """What drift is watched on, over the rows of several batches: every input field
-    (`models.drift`)."""
-    rows = np.concatenate(batches)
-    return {name: rows[:, i] for i, name in enumerate(FEATURE_KEYS)}
 
 
 def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:

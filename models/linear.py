@@ -7,6 +7,9 @@ per-column and the classifier is linear, so the fitted pipeline's decision funct
 sum of per-column terms that can be read off its fitted steps. `compile_heart` does that
 only for the exact structure `models.heart` trains, and the result is used only after it
 reproduced the pipeline's probabilities on probe rows (see `verified_fast_form`).
+
+scikit-learn is imported only where a fitted pipeline is read: the compiled form runs
+without it, so a worker that scores with it never loads scikit-learn (`models.loader`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from models.predictions import ProbaFn
 from schemas.codes import CodeTable
+from schemas.heart import HEART_FIELDS
 
 _STEPS = ("codes", "scaled", "cholesterol", "binary")
 
@@ -57,6 +57,11 @@ class LinearHeart:
 
 def compile_heart(pipeline: Any) -> LinearHeart | None:
     """Read the decision function off a fitted heart pipeline; None if it has another shape."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "clf"]:
         return None
     prep, clf = pipeline.named_steps["prep"], pipeline.named_steps["clf"]
@@ -104,6 +109,8 @@ def compile_heart(pipeline: Any) -> LinearHeart | None:
 
 def _passes_through(step: Any) -> bool:
     """'passthrough' as declared, or the identity FunctionTransformer it becomes once fitted."""
+    from sklearn.preprocessing import FunctionTransformer
+
     return step == "passthrough" or (isinstance(step, FunctionTransformer) and step.func is None)
 
 
@@ -116,3 +123,26 @@ def verified_fast_form(pipeline: Any, probe: np.ndarray) -> ProbaFn | None:
     if not np.allclose(compiled.predict_proba(probe), expected, rtol=0.0, atol=1e-9):
         return None
     return compiled.predict_proba
+
+
+def probe_rows(n: int = 5000, seed: int = 20_240_601) -> np.ndarray:
+    """Valid feature rows over every field's range and code set, with cholesterol 0 included.
+
+    Used to check that a faster form of a fitted pipeline gives the same probabilities.
+    """
+    rng = np.random.default_rng(seed)
+    columns = []
+    for spec in HEART_FIELDS:
+        if spec.codes is not None:
+            columns.append(rng.choice(sorted(spec.codes), size=n).astype(np.float64))
+        else:
+            values = rng.uniform(spec.low, spec.high, size=n)
+            for special in spec.also:
+                values[rng.random(n) < 0.1] = special
+            columns.append(values)
+    return np.column_stack(columns)
+
+
+def fast_form(estimator: Any) -> ProbaFn | None:
+    """The linear form of a fitted heart pipeline, verified on probe rows."""
+    return verified_fast_form(estimator, probe_rows())

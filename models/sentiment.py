@@ -19,13 +19,12 @@ from sklearn.preprocessing import normalize
 
 from models.artifacts import load_model, save_model, sha256_file
 from models.drift import training_profile
-from models.predictions import ProbaFn, predictions
+from models.predictions import predictions
 
 # Re-exported: the shipped artifact refers to `models.sentiment.clean_text` by name.
-from models.text import LABELS as LABELS
-from models.text import TOKEN_PATTERN as TOKEN_PATTERN
+from models.text import LABELS, TOKEN_PATTERN
 from models.text import clean_text as clean_text
-from models.text import verified_text_scorer
+from schemas.sentiment import drift_columns
 
 logger = logging.getLogger(__name__)
 N_FEATURES = 2**21
@@ -93,40 +92,6 @@ def choose_c(texts: list[str], targets: np.ndarray, grid: Sequence[float] = (16.
     }
     best = max(grid, key=lambda c: scores[str(c)])
     return best, scores
-
-
-_PROBE_WORDS = ("good", "bad", "great", "awful", "don't", "isn't", "film", "movie", "plot",
-                "acting", "loved", "hated", "boring", "brilliant", "not", "very", "the", "a",
-                "Ünïcödé", "naïve", "ﾃｽﾄ", "10/10", "<br />", "<BR>", "<i>", "!!!", "o'clock",
-                "well-made", "2", "ok", "worst", "best", "",)
-
-
-def probe_reviews(n: int = 400, seed: int = 20_240_601) -> list[str]:
-    """Texts of every length over sentiment words, markup, apostrophes and non-ASCII.
-
-    Used to check that a faster form of a fitted pipeline gives the same probabilities.
-    """
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(_PROBE_WORDS, size=int(rng.integers(0, 300))))
-            for _ in range(n)]
-
-
-def fast_form(estimator: Any) -> ProbaFn | None:
-    """The numpy form of a fitted sentiment pipeline, verified on probe texts (`models.text`)."""
-    compiled = verified_text_scorer(estimator, probe_reviews())
-    return None if compiled is None else compiled.positive_proba
-
-
-def texts(reviews: Sequence[Any]) -> list[str]:
-    """The model's input for a batch of decoded reviews."""
-    return [review.text for review in reviews]
-
-
-def drift_columns(batches: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-    """What drift is watched on, over the reviews of several batches: each review's
-    length in characters (`models.drift`)."""
-    lengths = [len(review) for reviews in batches for review in reviews]
-    return {"characters": np.array(lengths, dtype=np.float64)}
 
 
 def train(data_dir: Path, out_dir: Path) -> dict[str, Any]:

@@ -6,9 +6,16 @@ from typing import Any
 
 import orjson
 
-from models import heart
+from models import linear
 from pipelines.spec import EXAMPLES, Examples, PipelineSpec, Training
-from schemas.heart import HeartEvent, decode_heart_batch, decode_heart_event, feature_rows
+from schemas.heart import (
+    LABELS,
+    HeartEvent,
+    decode_heart_batch,
+    decode_heart_event,
+    drift_columns,
+    feature_rows,
+)
 
 
 def _message(row: dict[str, Any]) -> bytes:
@@ -22,12 +29,12 @@ pipeline = PipelineSpec(
     decode=decode_heart_event,
     features=feature_rows,
     decode_batch=decode_heart_batch,
-    labels=heart.LABELS,
+    labels=LABELS,
     model_file="heart.joblib",
-    fast_form=heart.fast_form,
-    probe=heart.probe_rows,
-    drift_columns=heart.drift_columns,
+    fast_form=linear.fast_form,
+    probe=linear.probe_rows,
+    drift_columns=drift_columns,
     examples=Examples(EXAMPLES / "heart_patients.jsonl", _message, numeric_csv=True),
-    training=Training(train=heart.train, evaluate=heart.evaluate),
+    training=Training("models.heart"),
     bench_events=100_000,
 )

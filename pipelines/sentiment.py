@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import sentiment
+from models import text
 from pipelines.spec import EXAMPLES, Examples, Option, PipelineSpec, Training
-from schemas.sentiment import DEFAULT_MAX_CHARS, Review, decode_review
+from schemas.sentiment import DEFAULT_MAX_CHARS, Review, decode_review, drift_columns, texts
 
 REVIEW_FIELDS = ("review", "text")
 
@@ -23,17 +23,17 @@ pipeline = PipelineSpec(
     name="sentiment",
     record=Review,
     decode=decode_review,
-    features=sentiment.texts,
-    labels=sentiment.LABELS,
+    features=texts,
+    labels=text.LABELS,
     model_file="sentiment.joblib",
-    fast_form=sentiment.fast_form,
-    drift_columns=sentiment.drift_columns,
-    probe=sentiment.probe_reviews,
+    fast_form=text.fast_form,
+    drift_columns=drift_columns,
+    probe=text.probe_reviews,
     # Tokenising and hashing is pure-Python work: threads would share one core.
     predict_in="processes",
     options=(Option("max_chars", DEFAULT_MAX_CHARS, low=1, high=10_000_000,
                     help="longest review accepted"),),
     examples=Examples(EXAMPLES / "imdb_reviews.jsonl", _message),
-    training=Training(train=sentiment.train, evaluate=sentiment.evaluate),
+    training=Training("models.sentiment"),
     bench_events=20_000,
 )

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
@@ -64,12 +65,20 @@ class Examples:
 class Training:
     """How `make train` and `make eval` rebuild and check the artifact from the data folder.
 
-    `train(data_dir, model_dir)` writes the artifact and returns its manifest;
-    `evaluate(data_dir, model_dir)` prints the figures and is True when they match it.
+    `module` names a module with `train(data_dir, model_dir)`, which writes the artifact and
+    returns its manifest, and `evaluate(data_dir, model_dir)`, which prints the figures and
+    is True when they match it. It is imported only when called: training code imports
+    scikit-learn, which a worker scoring with fast forms never loads.
     """
 
-    train: Callable[[Path, Path], dict[str, Any]]
-    evaluate: Callable[[Path, Path], bool]
+    module: str
+
+    def train(self, data_dir: Path, model_dir: Path) -> dict[str, Any]:
+        result: dict[str, Any] = import_module(self.module).train(data_dir, model_dir)
+        return result
+
+    def evaluate(self, data_dir: Path, model_dir: Path) -> bool:
+        return bool(import_module(self.module).evaluate(data_dir, model_dir))
 
 
 def no_fast_form(estimator: Any) -> ProbaFn | None:

@@ -73,6 +73,8 @@ HEART_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("ST slope", "st_slope", 0, 3, _codes(0, 1, 2, 3)),
 )
 FEATURE_KEYS: tuple[str, ...] = tuple(f.json_key for f in HEART_FIELDS)
+#: The answers, by the model's class, as the demo sends them.
+LABELS: tuple[str, str] = ("No Risk of Heart Disease", "Risk of Heart Disease")
 
 
 class HeartEvent(faust.Record, serializer="json"):
@@ -188,3 +190,10 @@ def _checks_pass(matrix: np.ndarray) -> np.ndarray:
 def feature_rows(events: Sequence[HeartEvent]) -> np.ndarray:
     """The model's input for a batch of decoded heart records."""
     return np.asarray([event.features() for event in events], dtype=np.float64)
+
+
+def drift_columns(batches: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """What drift is watched on, over the feature rows of several batches: every input
+    field (`models.drift`)."""
+    rows = np.concatenate(batches)
+    return {name: rows[:, i] for i, name in enumerate(FEATURE_KEYS)}

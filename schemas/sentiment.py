@@ -7,7 +7,11 @@ that parses as a JSON object is a structured event and must carry a string field
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import faust
+import numpy as np
 import orjson
 
 from schemas.errors import InvalidEvent
@@ -52,3 +56,15 @@ def _text_of_json_event(message: str) -> str:
     if not isinstance(text, str):
         raise InvalidEvent('JSON event needs a string field "text"')
     return text
+
+
+def texts(reviews: Sequence[Any]) -> list[str]:
+    """The model's input for a batch of decoded reviews."""
+    return [review.text for review in reviews]
+
+
+def drift_columns(batches: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    """What drift is watched on, over the reviews of several batches: each review's
+    length in characters (`models.drift`)."""
+    lengths = [len(review) for reviews in batches for review in reviews]
+    return {"characters": np.array(lengths, dtype=np.float64)}

@@ -22,7 +22,7 @@ from sklearn.base import clone
 from config.settings import DEFAULT_MODEL_DIR
 from models.artifact_store import chunk_key, chunks, live_key, manifest_key
 from models.artifacts import load_model, save_model, sha256_file
-from models.heart import probe_rows
+from models.linear import probe_rows
 from tests.examples import DEMO_HEART_LINE, DEMO_REVIEW, heart_record
 from tests.integration.conftest import OUTPUT, Worker, make_worker, twin
 from tests.integration.kafka_io import SteadyStream, keyed, produce, read_until, wait_for

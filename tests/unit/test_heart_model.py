@@ -2,10 +2,9 @@ import numpy as np
 
 from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
-from models.heart import LABELS, fast_form, probe_rows
-from models.linear import LinearHeart, compile_heart
+from models.linear import LinearHeart, compile_heart, fast_form, probe_rows
 from models.predictions import ProbaFn, predictions
-from schemas.heart import decode_heart_event, feature_rows
+from schemas.heart import LABELS, decode_heart_event, feature_rows
 from tests.examples import DEMO_HEART_LABEL, DEMO_HEART_LINE, heart_record
 
 MODEL = load_model(DEFAULT_MODEL_DIR / "heart.joblib").estimator

@@ -15,13 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.settings import DEFAULT_MODEL_DIR
-from models import heart, sentiment
+from models import linear, text
 from models.artifacts import load_model
 from models.predictions import predictions
 from schemas.errors import InvalidEvent
 from schemas.heart import (
     FEATURE_KEYS,
     HEART_FIELDS,
+    LABELS,
     decode_heart_batch,
     decode_heart_event,
     feature_rows,
@@ -30,7 +31,7 @@ from schemas.sentiment import decode_review
 from tests.examples import HEART_LABELS, SENTIMENT_LABELS
 
 EXAMPLES = 1500
-HEART = heart.fast_form(load_model(DEFAULT_MODEL_DIR / "heart.joblib").estimator)
+HEART = linear.fast_form(load_model(DEFAULT_MODEL_DIR / "heart.joblib").estimator)
 SENTIMENT = load_model(DEFAULT_MODEL_DIR / "sentiment.joblib").estimator
 MAX_CHARS = 2000
 
@@ -78,7 +79,7 @@ def _heart_outcome(raw: bytes | None) -> str:
     for spec, value in zip(HEART_FIELDS, features, strict=True):
         assert spec.low <= value <= spec.high or value in spec.also
     assert HEART is not None, "the shipped heart model has a verified fast form"
-    [label] = predictions(HEART(feature_rows([event])), heart.LABELS).labels
+    [label] = predictions(HEART(feature_rows([event])), LABELS).labels
     assert label in HEART_LABELS
     return "answered"
 
@@ -90,7 +91,7 @@ def _review_outcome(raw: bytes | None) -> str:
         assert exc.reason, "a rejection must say why"
         return "rejected"
     assert review.text.strip() and len(review.text) <= MAX_CHARS
-    [label] = predictions(SENTIMENT.predict_proba([review.text]), sentiment.LABELS).labels
+    [label] = predictions(SENTIMENT.predict_proba([review.text]), text.LABELS).labels
     assert label in SENTIMENT_LABELS
     return "answered"
 

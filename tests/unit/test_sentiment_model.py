@@ -11,8 +11,7 @@ from sklearn.pipeline import Pipeline
 from config.settings import DEFAULT_MODEL_DIR
 from models.artifacts import load_model
 from models.predictions import predictions
-from models.sentiment import LABELS, TOKEN_PATTERN, clean_text, probe_reviews
-from models.text import compile_text
+from models.text import LABELS, TOKEN_PATTERN, clean_text, compile_text, probe_reviews
 from tests.examples import DEMO_REVIEW, DEMO_REVIEW_LABEL, fixture_reviews
 
 
