@@ -50,9 +50,9 @@ def load_for_worker(data: bytes, manifest: dict[str, Any], *, source: str, fix: 
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as child:
         try:
             fast = child.submit(_fast_form_of, data, manifest, source, fix, fast_form).result()
-        except BrokenProcessPool:
-            raise ModelLoadError(f"the process loading {source} stopped before it finished "
-                                 f"(out of memory?); {fix}") from None
+        except BrokenProcessPool as exc:
+            raise ModelLoadError(f"the process loading {source} ended before it answered "
+                                 f"({exc}); {fix}") from None
     estimator = None
     if fast is None and in_threads:
         estimator = load_model_bytes(data, manifest, source=source, fix=fix).estimator
