@@ -47,6 +47,11 @@ class ModelIdentity:
         """A short, stable id of the artifact: the start of its sha256."""
         return str(self.manifest.get("sha256", ""))[:VERSION_CHARS]
 
+    @property
+    def identity(self) -> ModelIdentity:
+        """Only the name and manifest, of a loaded model too: what a scorer keeps."""
+        return ModelIdentity(self.name, self.manifest)
+
 
 @dataclass(frozen=True)
 class LoadedModel(ModelIdentity):
@@ -54,10 +59,6 @@ class LoadedModel(ModelIdentity):
 
     artifact: bytes = field(default=b"", repr=False)  # the joblib file's bytes
     estimator: Any = field(default=None, repr=False)
-
-    @property
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(self.name, self.manifest)
 
 
 def sha256_file(path: Path) -> str:

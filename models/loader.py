@@ -34,10 +34,6 @@ class ReadyModel(ModelIdentity):
     fast: ProbaFn | None = field(default=None, repr=False)
     estimator: Any = field(default=None, repr=False)
 
-    @property
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(self.name, self.manifest)
-
 
 def load_for_worker(data: bytes, manifest: dict[str, Any], *, source: str, fix: str,
                     fast_form: FastForm, in_threads: bool) -> ReadyModel:
