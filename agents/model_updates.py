@@ -16,11 +16,12 @@ import asyncio
 import logging
 
 from agents import metrics
-from agents.pipeline_agents import SCORERS, load, scorer_for
+from agents.pipeline_agents import SCORERS, artifact, scorer_for
 from agents.scoring import Scorer
 from app import app
 from models.artifact_store import ArtifactError, ArtifactStore
 from models.artifacts import ModelLoadError
+from models.loader import load_for_worker
 from transport.artifact_topic import follow, publish, set_live
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ async def _verified(name: str, version: str, store: ArtifactStore,
 
 
 def _scorer(current: Scorer, data: bytes, manifest: dict[str, object]) -> Scorer:
-    model = load(current.pipeline, data, dict(manifest), source=f"{current.name} from Kafka",
-                 fix="Publish it again with `faust -A app artifacts publish`")
+    [model] = load_for_worker(artifact(
+        current.pipeline, data, dict(manifest), source=f"{current.name} from Kafka",
+        fix="Publish it again with `faust -A app artifacts publish`"))
     return scorer_for(current.pipeline, model)

@@ -7,6 +7,7 @@ without that agent).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -17,25 +18,27 @@ from app import app
 from config.settings import PipelineSettings
 from models.artifacts import FOLDER_FIX, ModelLoadError, read_artifact
 from models.drift import DriftWindow
-from models.loader import ReadyModel, load_for_worker
+from models.loader import Artifact, ReadyModel, load_for_worker
 from models.predictors import InProcesses, build_predictor
 from transport.delivery import BatchStream, exit_undelivered
 
 
-def load(pipeline: PipelineSettings, data: bytes, manifest: dict[str, Any], *, source: str,
-         fix: str) -> ReadyModel:
-    """An artifact of the pipeline's, verified and ready to score with (`models.loader`)."""
-    return load_for_worker(data, manifest, source=source, fix=fix,
-                           fast_form=pipeline.spec.fast_form,
-                           in_threads=pipeline.spec.predict_in == "threads")
+def artifact(pipeline: PipelineSettings, data: bytes, manifest: dict[str, Any], *,
+             source: str, fix: str) -> Artifact:
+    """An artifact of the pipeline's, to load as the pipeline runs it (`models.loader`)."""
+    return Artifact(data, manifest, source, fix, fast_form=pipeline.spec.fast_form,
+                    in_threads=pipeline.spec.predict_in == "threads")
 
 
-def _load_or_exit(pipeline: PipelineSettings) -> ReadyModel:
-    """The pipeline's shipped model, or the process stops with the reason and what to do."""
-    path = app.settings.model_dir / pipeline.spec.model_file
+def _load_or_exit(pipelines: Sequence[PipelineSettings]) -> list[ReadyModel]:
+    """The pipelines' shipped models, or the process stops with the reason and what to do."""
     try:
-        data, manifest = read_artifact(path)
-        return load(pipeline, data, manifest, source=str(path), fix=FOLDER_FIX)
+        shipped = []
+        for pipeline in pipelines:
+            path = app.settings.model_dir / pipeline.spec.model_file
+            data, manifest = read_artifact(path)
+            shipped.append(artifact(pipeline, data, manifest, source=str(path), fix=FOLDER_FIX))
+        return load_for_worker(*shipped)
     except ModelLoadError as exc:
         raise SystemExit(f"kafka-inference: cannot start: {exc}") from None
 
@@ -81,5 +84,7 @@ def _agent(live: Live) -> AgentT[list[Message]]:
 
 #: Pipeline name -> the scorer it uses now (`agents.model_updates` replaces it) and its agent.
 SCORERS: dict[str, Live] = {
-    p.name: Live(scorer_for(p, _load_or_exit(p)), retire=_retire) for p in app.settings.pipelines}
+    p.name: Live(scorer_for(p, model), retire=_retire)
+    for p, model in zip(app.settings.pipelines, _load_or_exit(app.settings.pipelines),
+                        strict=True)}
 AGENTS: dict[str, AgentT[list[Message]]] = {name: _agent(live) for name, live in SCORERS.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -26,6 +26,20 @@ FastForm = Callable[[Any], ProbaFn | None]
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """An artifact to load: its bytes and manifest, where they came from (`source`), what
+    to do if refused (`fix`), its pipeline's `fast_form` (module-level: it runs in the
+    child) and whether the pipeline runs a model without one in the worker's threads."""
+
+    data: bytes = field(repr=False)
+    manifest: dict[str, Any] = field(repr=False)
+    source: str
+    fix: str
+    fast_form: FastForm
+    in_threads: bool
+
+
+@dataclass(frozen=True)
 class ReadyModel(ModelIdentity):
     """A verified artifact as a worker scores with it: its fast form, else its estimator
     (only when it runs in the worker's threads), and its bytes for process pools."""
@@ -35,27 +49,36 @@ class ReadyModel(ModelIdentity):
     estimator: Any = field(default=None, repr=False)
 
 
-def load_for_worker(data: bytes, manifest: dict[str, Any], *, source: str, fix: str,
-                    fast_form: FastForm, in_threads: bool) -> ReadyModel:
-    """The artifact ready to score with, or ModelLoadError saying why it is refused.
+def load_for_worker(*artifacts: Artifact) -> list[ReadyModel]:
+    """The artifacts ready to score with, or ModelLoadError saying why the first refused
+    one is. Each is unpickled in a child of its own, all at once (a worker starts with
+    every pipeline's model)."""
+    for a in artifacts:
+        check_artifact(a.data, a.manifest, source=a.source, fix=a.fix)
+    with ProcessPoolExecutor(max_workers=max(1, len(artifacts)),
+                             mp_context=get_context("spawn")) as children:
+        loading = [children.submit(_fast_form_of, a.data, a.manifest, a.source, a.fix,
+                                   a.fast_form) for a in artifacts]
+        return [_ready(a, _answer(a, future)) for a, future in zip(artifacts, loading,
+                                                                   strict=True)]
 
-    `fast_form` must pickle (a module-level function): it runs in the child. With
-    `in_threads`, a model that has no fast form is also unpickled here, to run as itself.
-    """
-    check_artifact(data, manifest, source=source, fix=fix)
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as child:
-        try:
-            fast = child.submit(_fast_form_of, data, manifest, source, fix, fast_form).result()
-        except BrokenProcessPool as exc:
-            raise ModelLoadError(f"the process loading {source} ended before it answered "
-                                 f"({exc}); {fix}") from None
+
+def _answer(artifact: Artifact, future: Future[ProbaFn | None]) -> ProbaFn | None:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise ModelLoadError(f"the process loading {artifact.source} ended before it "
+                             f"answered ({exc}); {artifact.fix}") from None
+
+
+def _ready(a: Artifact, fast: ProbaFn | None) -> ReadyModel:
     estimator = None
-    if fast is None and in_threads:
-        estimator = load_model_bytes(data, manifest, source=source, fix=fix).estimator
-    logger.info("loaded model %s (sha256 %s...), %s", source, manifest["sha256"][:12],
+    if fast is None and a.in_threads:
+        estimator = load_model_bytes(a.data, a.manifest, source=a.source, fix=a.fix).estimator
+    logger.info("loaded model %s (sha256 %s...), %s", a.source, a.manifest["sha256"][:12],
                 "its verified fast form" if fast is not None else "as itself")
-    return ReadyModel(name=manifest.get("name", "model"), manifest=manifest, artifact=data,
-                      fast=fast, estimator=estimator)
+    return ReadyModel(name=a.manifest.get("name", "model"), manifest=a.manifest,
+                      artifact=a.data, fast=fast, estimator=estimator)
 
 
 def _fast_form_of(data: bytes, manifest: dict[str, Any], source: str, fix: str,
