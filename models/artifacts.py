@@ -160,6 +160,11 @@ def load_model_bytes(data: bytes, manifest: dict[str, Any], *, source: str,
                      fix: str) -> LoadedModel:
     """Load an artifact's bytes once `check_artifact` passed them."""
     check_artifact(data, manifest, source=source, fix=fix)
+    return unpickle(data, manifest, source=source)
+
+
+def unpickle(data: bytes, manifest: dict[str, Any], *, source: str) -> LoadedModel:
+    """The estimator in bytes that `check_artifact` has passed already."""
     import joblib
 
     try:

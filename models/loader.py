@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
-from models.artifacts import ModelIdentity, ModelLoadError, check_artifact, load_model_bytes
+from models.artifacts import LoadedModel, ModelLoadError, check_artifact, unpickle
 from models.predictions import ProbaFn
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,11 @@ class Artifact:
 
 
 @dataclass(frozen=True)
-class ReadyModel(ModelIdentity):
+class ReadyModel(LoadedModel):
     """A verified artifact as a worker scores with it: its fast form, else its estimator
     (only when it runs in the worker's threads), and its bytes for process pools."""
 
-    artifact: bytes = field(default=b"", repr=False)
     fast: ProbaFn | None = field(default=None, repr=False)
-    estimator: Any = field(default=None, repr=False)
 
 
 def load_for_worker(*artifacts: Artifact) -> list[ReadyModel]:
@@ -57,8 +55,8 @@ def load_for_worker(*artifacts: Artifact) -> list[ReadyModel]:
         check_artifact(a.data, a.manifest, source=a.source, fix=a.fix)
     with ProcessPoolExecutor(max_workers=max(1, len(artifacts)),
                              mp_context=get_context("spawn")) as children:
-        loading = [children.submit(_fast_form_of, a.data, a.manifest, a.source, a.fix,
-                                   a.fast_form) for a in artifacts]
+        loading = [children.submit(_fast_form_of, a.data, a.manifest, a.source, a.fast_form)
+                   for a in artifacts]
         return [_ready(a, _answer(a, future)) for a, future in zip(artifacts, loading,
                                                                    strict=True)]
 
@@ -74,14 +72,14 @@ def _answer(artifact: Artifact, future: Future[ProbaFn | None]) -> ProbaFn | Non
 def _ready(a: Artifact, fast: ProbaFn | None) -> ReadyModel:
     estimator = None
     if fast is None and a.in_threads:
-        estimator = load_model_bytes(a.data, a.manifest, source=a.source, fix=a.fix).estimator
+        estimator = unpickle(a.data, a.manifest, source=a.source).estimator
     logger.info("loaded model %s (sha256 %s...), %s", a.source, a.manifest["sha256"][:12],
                 "its verified fast form" if fast is not None else "as itself")
     return ReadyModel(name=a.manifest.get("name", "model"), manifest=a.manifest,
                       artifact=a.data, fast=fast, estimator=estimator)
 
 
-def _fast_form_of(data: bytes, manifest: dict[str, Any], source: str, fix: str,
+def _fast_form_of(data: bytes, manifest: dict[str, Any], source: str,
                   fast_form: FastForm) -> ProbaFn | None:
-    """In the child: the artifact's verified fast form, or None."""
-    return fast_form(load_model_bytes(data, manifest, source=source, fix=fix).estimator)
+    """In the child, given bytes the worker checked: the verified fast form, or None."""
+    return fast_form(unpickle(data, manifest, source=source).estimator)

@@ -17,15 +17,7 @@ HEAVY = ("/sklearn/", "/scipy/")
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone since the listing
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    return [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _heavy_libraries(pid: int) -> set[str]:
