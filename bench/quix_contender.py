@@ -15,9 +15,9 @@ environment: BROKER_URL, BENCH_APP_ID (consumer group), BENCH_TOPIC, BENCH_OUTPU
 
 from __future__ import annotations
 
-import math
 import os
 import sys
+import tempfile
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -26,52 +26,21 @@ import orjson
 from quixstreams import Application, message_context
 
 from models.artifacts import load_model
-from models.linear import LinearHeart, compile_heart
+from models.linear import compile_heart, logistic
 from schemas.answers import Header, answer_headers, model_headers
 from schemas.errors import InvalidEvent
-from schemas.heart import FEATURE_KEYS, HEART_FIELDS, LABELS
+from schemas.heart import FEATURE_KEYS, LABELS, row_passes
 
 MODEL_INFO = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib")
 MODEL = MODEL_INFO.estimator
 NO_RISK, RISK = (label.encode() for label in LABELS)
 
 
-class ScalarHeart:
-    """The linear form's terms as plain Python numbers, for one row at a time."""
-
-    def __init__(self, linear: LinearHeart) -> None:
-        self.intercept = linear.intercept
-        terms = linear.code_terms
-        self.codes = [(column, terms.entries(column)) for column in terms.columns.tolist()]
-        self.scaled = list(zip(linear.scaled_columns.tolist(), linear.scaled_mean.tolist(),
-                               linear.scaled_weights.tolist(), strict=True))
-        self.fill = (linear.fill_column, linear.fill_value, *linear.fill_mean.tolist(),
-                     *linear.fill_weights.tolist())
-        self.passthrough = list(zip(linear.passthrough_columns.tolist(),
-                                    linear.passthrough_weights.tolist(), strict=True))
-
-    def decision(self, row: tuple[float, ...]) -> float:
-        """The decision function: the log-odds of risk."""
-        z: float = self.intercept
-        for column, weights in self.codes:
-            z += weights.get(row[column], 0.0)
-        for column, mean, weight in self.scaled:
-            z += (row[column] - mean) * weight
-        column, fill_value, value_mean, flag_mean, value_weight, flag_weight = self.fill
-        missing = row[column] == 0
-        z += ((fill_value if missing else row[column]) - value_mean) * value_weight
-        z += (float(missing) - flag_mean) * flag_weight
-        for column, weight in self.passthrough:
-            z += row[column] * weight
-        return z
-
-
 def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
     linear = compile_heart(MODEL)
     assert linear is not None, "the shipped heart model has a linear form"
-    scalar = ScalarHeart(linear)
+    decision = linear.scalar.decision
     values = itemgetter(*FEATURE_KEYS)
-    checks = [(f.codes, f.low, f.high, f.also) for f in HEART_FIELDS]
     reason: list[bytes] = []  # the current message's, for its headers and topic
     answered: list[Header] = []  # the current answer's provenance
     provenance = model_headers(MODEL_INFO.name, MODEL_INFO.version)
@@ -81,21 +50,13 @@ def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
         answered.clear()
         try:
             row = values(orjson.loads(raw))
-            for value, (codes, low, high, also) in zip(row, checks, strict=True):
-                if type(value) is not int and type(value) is not float:
-                    raise ValueError
-                if not math.isfinite(value):
-                    raise ValueError
-                if codes is not None:
-                    if value not in codes:
-                        raise ValueError
-                elif not (low <= value <= high or value in also):
-                    raise ValueError
         except (ValueError, TypeError, KeyError):
+            row = None
+        if row is None or not row_passes(row):
             reason.append(_reason(raw).encode())
             return raw
-        z = scalar.decision(row)
-        risk = 1.0 / (1.0 + math.exp(-z))
+        z = decision(row)
+        risk = logistic(z)
         context = message_context()
         answered.extend(answer_headers(provenance, risk if z >= 0 else 1.0 - risk,
                                        context.partition, context.offset))
@@ -128,7 +89,8 @@ def documented(app: Application, source: Any, output: Any, dlq: Any) -> None:
 def main() -> None:
     form = {"fast": fast, "documented": documented}[sys.argv[1]]
     app = Application(broker_address=os.environ["BROKER_URL"].removeprefix("kafka://"),
-                      consumer_group=os.environ["BENCH_APP_ID"], auto_offset_reset="earliest")
+                      consumer_group=os.environ["BENCH_APP_ID"], auto_offset_reset="earliest",
+                      state_dir=tempfile.mkdtemp(prefix="bench-quix-state-"))
     raw = "bytes" if form is fast else "json"
     source = app.topic(os.environ["BENCH_TOPIC"], key_deserializer="bytes",
                        value_deserializer=raw)

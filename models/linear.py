@@ -14,14 +14,17 @@ without it, so a worker that scores with it never loads scikit-learn (`models.lo
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from models.predictions import ProbaFn
 from schemas.codes import CodeTable
-from schemas.heart import HEART_FIELDS
+from schemas.heart import HEART_FIELDS, ROW_BY_ROW
 
 _STEPS = ("codes", "scaled", "cholesterol", "binary")
 
@@ -42,8 +45,16 @@ class LinearHeart:
     passthrough_columns: np.ndarray
     passthrough_weights: np.ndarray
 
+    @cached_property
+    def scalar(self) -> ScalarHeart:
+        return ScalarHeart(self)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probability of the positive class for each row of `x`."""
+        """Probability of the positive class for each row of `x`; a few rows one by one
+        in plain Python, where numpy's cost per call is more than the rows' own."""
+        if len(x) <= ROW_BY_ROW:
+            decision = self.scalar.decision
+            return np.array([logistic(decision(row)) for row in x.tolist()])
         z = self.intercept + self.code_terms(x).sum(axis=1)
         z += (x[:, self.scaled_columns] - self.scaled_mean) @ self.scaled_weights
         raw = x[:, self.fill_column]
@@ -53,6 +64,44 @@ class LinearHeart:
         z += x[:, self.passthrough_columns] @ self.passthrough_weights
         result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return result
+
+
+class ScalarHeart:
+    """A LinearHeart's terms as plain Python numbers, for one row at a time."""
+
+    def __init__(self, linear: LinearHeart) -> None:
+        self.intercept = linear.intercept
+        terms = linear.code_terms
+        self.codes = [(column, terms.entries(column)) for column in terms.columns.tolist()]
+        self.scaled = list(zip(linear.scaled_columns.tolist(), linear.scaled_mean.tolist(),
+                               linear.scaled_weights.tolist(), strict=True))
+        self.fill = (linear.fill_column, linear.fill_value, *linear.fill_mean.tolist(),
+                     *linear.fill_weights.tolist())
+        self.passthrough = list(zip(linear.passthrough_columns.tolist(),
+                                    linear.passthrough_weights.tolist(), strict=True))
+
+    def decision(self, row: Sequence[float]) -> float:
+        """The decision function: the log-odds of the positive class."""
+        z: float = self.intercept
+        for column, weights in self.codes:
+            z += weights.get(row[column], 0.0)
+        for column, mean, weight in self.scaled:
+            z += (row[column] - mean) * weight
+        column, fill_value, value_mean, flag_mean, value_weight, flag_weight = self.fill
+        missing = row[column] == 0
+        z += ((fill_value if missing else row[column]) - value_mean) * value_weight
+        z += (float(missing) - flag_mean) * flag_weight
+        for column, weight in self.passthrough:
+            z += row[column] * weight
+        return z
+
+
+def logistic(z: float) -> float:
+    """1 / (1 + e^-z), without overflow for any z."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
 
 
 def compile_heart(pipeline: Any) -> LinearHeart | None:
@@ -115,12 +164,15 @@ def _passes_through(step: Any) -> bool:
 
 
 def verified_fast_form(pipeline: Any, probe: np.ndarray) -> ProbaFn | None:
-    """The compiled form if it matches `pipeline` on `probe` to 1e-9, else None."""
+    """The compiled form if it matches `pipeline` on `probe` to 1e-9, else None: over the
+    whole probe at once and one row at a time (its two ways of computing)."""
     compiled = compile_heart(pipeline)
     if compiled is None:
         return None
     expected = pipeline.predict_proba(probe)[:, 1]
-    if not np.allclose(compiled.predict_proba(probe), expected, rtol=0.0, atol=1e-9):
+    one_by_one = np.concatenate([compiled.predict_proba(row[None, :]) for row in probe])
+    if not (np.allclose(compiled.predict_proba(probe), expected, rtol=0.0, atol=1e-9)
+            and np.allclose(one_by_one, expected, rtol=0.0, atol=1e-9)):
         return None
     return compiled.predict_proba
 

@@ -45,9 +45,22 @@ def test_shipped_pipeline_compiles_to_the_same_probabilities() -> None:
     assert compiled is not None
     rows = np.vstack([probe_rows(n=20_000, seed=7),
                       [decode_heart_event(heart_record(i)).features() for i in range(300)]])
-    np.testing.assert_allclose(compiled.predict_proba(rows), sklearn_proba(rows),
-                               rtol=0, atol=1e-12)
+    expected = sklearn_proba(rows)
+    np.testing.assert_allclose(compiled.predict_proba(rows), expected, rtol=0, atol=1e-12)
+    few = [compiled.predict_proba(rows[i : i + n]) for i, n in _chunks(5000, sizes=(1, 2, 3, 4))]
+    np.testing.assert_allclose(np.concatenate(few), expected[:5000], rtol=0, atol=1e-12)
     assert isinstance(getattr(FAST, "__self__", None), LinearHeart)
+
+
+def _chunks(total: int, sizes: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, size) of consecutive chunks covering `total` rows, cycling through `sizes`."""
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    while start < total:
+        size = min(sizes[len(chunks) % len(sizes)], total - start)
+        chunks.append((start, size))
+        start += size
+    return chunks
 
 
 def test_unknown_codes_weigh_nothing_as_in_the_pipeline() -> None:
@@ -57,6 +70,8 @@ def test_unknown_codes_weigh_nothing_as_in_the_pipeline() -> None:
     rows[:, 2] = 9.0  # chest pain type outside the training codes
     np.testing.assert_allclose(compiled.predict_proba(rows), sklearn_proba(rows),
                                rtol=0, atol=1e-12)
+    one_by_one = np.concatenate([compiled.predict_proba(row[None, :]) for row in rows])
+    np.testing.assert_allclose(one_by_one, sklearn_proba(rows), rtol=0, atol=1e-12)
 
 
 def test_other_shapes_have_no_fast_form() -> None:
