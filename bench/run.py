@@ -56,6 +56,7 @@ NAIVE_EVENTS = int(os.environ.get("BENCH_NAIVE_EVENTS", "5000"))
 #: two workers / one of 1.0 in one run against 1.65-2.14 in the others.
 LONG_EVENTS = int(os.environ.get("BENCH_LONG_EVENTS", "500000"))
 LATENCY_SECONDS = 30
+WARM_UP_SECONDS = 20
 FAST_RATE_SECONDS = 10
 QUIX_PYTHON = Path(os.environ.get("BENCH_QUIX_PYTHON", ".venvs/quix/bin/python"))
 
@@ -145,9 +146,13 @@ async def latency_beside_quix() -> tuple[dict[str, float], dict[str, float]]:
     """p50/p99/max at 1,000 events/s of the heart worker and of the fast Quix form.
 
     Each runs twice, in the order app, Quix, Quix, app, and its figures are over both
-    runs: the first run after the throughput runs read about 1 ms higher at p99 than the
-    next, whichever contender it was.
+    runs. Before them, each runs once for WARM_UP_SECONDS and those figures are dropped:
+    the first run after the throughput runs read higher whichever contender it was (p99
+    8-12 ms against 5-7 for the same app in the runs after it, in four of seven tries
+    here; hundreds of events a second over 6 ms in its first 10-15 s).
     """
+    for contender in ("app", "quix"):
+        await latency(f"warm_up_{contender}", 1000, WARM_UP_SECONDS, contender=contender)
     delays: dict[str, list[int]] = {"app": [], "quix": []}
     for i, contender in enumerate(("app", "quix", "quix", "app")):
         delays[contender] += await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
