@@ -177,8 +177,8 @@ def decode_heart_batch(raws: Sequence[bytes | None]) -> DecodedBatch:
                         [(slow[i], reason) for i, reason in recovered.rejected])
 
 
-Checked = tuple[np.ndarray, list[int], list[int]]  # matrix of the rows that pass, their
-# message indexes, the indexes of those that do not
+#: The rows that pass as a matrix, their message indexes, the indexes of those that fail.
+Checked = tuple[np.ndarray, list[int], list[int]]
 
 
 def _checked_by_column(rows: list[tuple[Any, ...]], indexes: list[int]) -> Checked:
