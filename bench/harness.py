@@ -308,15 +308,15 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
                         seconds: float, *, until_committed: bool = False) -> list[int]:
     """Each event's ms from input to output, sending `rate` events/s for `seconds`.
 
-    Waits for one answer first, so a contender's start-up is not counted. With
+    Waits for an answer from every partition first (`warm_up`), so a contender's start-up
+    is not counted: one answer showed only that one of its partitions was being read. With
     `until_committed`, an output counts when a read_committed reader has it (a
     transaction's records are stamped when written, before they are committed).
     """
+    await warm_up(topic, output, values[0])
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks=1)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, values[0], key=b"warm-up")
-        await output_timestamps(output, 1)
         count = int(rate * seconds)
         sent: dict[bytes, int] = {}
         received: dict[bytes, int] = {}
@@ -344,7 +344,8 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
         await producer.stop()
     if reading is not None:
         await reading
-    stamps = received if reading is not None else await output_timestamps(output, count + 1)
+    stamps = (received if reading is not None
+              else await output_timestamps(output, count + PARTITIONS))
     return [stamps[k] - t for k, t in sent.items()]
 
 
