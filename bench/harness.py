@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -39,6 +40,8 @@ BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 4
 TIMEOUT_S = 600.0
 RUN = uuid.uuid4().hex[:6]
+#: Everything the run's contenders write to disk; their temporary files too (TMPDIR).
+SCRATCH = Path(tempfile.gettempdir()) / f"kafka-inference-bench-{RUN}"
 LOGS = ROOT / "test-output" / "bench"
 #: Module -> pipeline, for every shipped pipeline with examples to send.
 PIPELINES = {module: spec for module in SHIPPED for spec in load([module])
@@ -81,12 +84,21 @@ async def topic_count() -> int:
         await admin.close()
 
 
-async def delete_run_topics() -> None:
-    """Drop every topic this run made, its workers' internal ones included.
+def scratch(prefix: str) -> str:
+    """A new folder for one contender's files, inside this run's (`SCRATCH`)."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=SCRATCH)
+
+
+async def clean_up_run() -> None:
+    """Drop every topic this run made, its workers' internal ones included, and the
+    run's scratch folder (workers' data, Quix's state, result files).
 
     A broker that keeps thousands of old topics makes every full metadata read slower
     for everyone using it, later benchmark runs too.
     """
+    if SCRATCH.exists():
+        shutil.rmtree(SCRATCH)
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     try:
@@ -197,10 +209,13 @@ def span_eps(stamps: dict[bytes, int]) -> float:
 
 
 def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Run a contender with a data folder (Faust's APP_DATADIR) and TMPDIR of its own in
+    the run's scratch folder, logging to LOGS."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = (LOGS / f"{name}-{RUN}.log").open("wb")
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    scratch_env = {"TMPDIR": scratch("tmp-"), "APP_DATADIR": scratch(f"{name}-")}
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **scratch_env, **env},
+                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -252,14 +267,13 @@ class Worker:
         return cls(name, {
             "APP_ID": f"bench-{name}-{RUN}", "WEB_PORT": str(free_port()),
             "BROKER_URL": f"kafka://{BOOTSTRAP}", "PIPELINES": module,
-            "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-"),
             f"{spec.env_prefix}_INPUT_TOPIC": source,
             f"{spec.env_prefix}_OUTPUT_TOPIC": output, **settings})
 
     def twin(self, name: str) -> Worker:
-        """Another worker of the same app: same group and topics, its own port and data."""
-        return Worker(name, {**self.env, "WEB_PORT": str(free_port()),
-                             "APP_DATADIR": tempfile.mkdtemp(prefix=f"bench-{name}-")})
+        """Another worker of the same app: same group and topics, its own port (and, as
+        every process started here, its own data folder)."""
+        return Worker(name, {**self.env, "WEB_PORT": str(free_port())})
 
     def start(self) -> subprocess.Popen[bytes]:
         return start(self.name, [str(BIN / "faust"), "-A", "app", "worker", "-l", "info"],

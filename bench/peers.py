@@ -25,8 +25,8 @@ from bench.harness import (
     HEART,
     LOGS,
     RUN,
+    clean_up_run,
     create_topics,
-    delete_run_topics,
     events,
     examples,
     fill,
@@ -143,7 +143,7 @@ if __name__ == "__main__":
     try:
         results = asyncio.run(main(args.data))
     finally:
-        asyncio.run(delete_run_topics())
+        asyncio.run(clean_up_run())
     print(f"| Spark Structured Streaming 3.5.7, the seed's DEMO 1, local[2] | "
           f"{results['spark_eps']:,.0f} events/s | p50/p99/max "
           f"{results['spark_p50_ms']:.0f} / {results['spark_p99_ms']:.0f} / "

@@ -90,7 +90,7 @@ def main() -> None:
     form = {"fast": fast, "documented": documented}[sys.argv[1]]
     app = Application(broker_address=os.environ["BROKER_URL"].removeprefix("kafka://"),
                       consumer_group=os.environ["BENCH_APP_ID"], auto_offset_reset="earliest",
-                      state_dir=tempfile.mkdtemp(prefix="bench-quix-state-"))
+                      state_dir=tempfile.mkdtemp(prefix="quix-state-"))
     raw = "bytes" if form is fast else "json"
     source = app.topic(os.environ["BENCH_TOPIC"], key_deserializer="bytes",
                        value_deserializer=raw)

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ from bench.harness import (
     RUN,
     TIMEOUT_S,
     Worker,
+    clean_up_run,
     create_topics,
-    delete_run_topics,
     events,
     examples,
     fill,
@@ -39,6 +38,7 @@ from bench.harness import (
     output_timestamps,
     paced_latency,
     peak_rss_mb,
+    scratch,
     span_eps,
     start,
     stop,
@@ -88,7 +88,7 @@ async def script_eps(name: str, args: list[str], topic: str, count: int,
 
 async def result_file_eps(name: str, module: str, topic: str, count: int) -> float:
     """A bare ceiling that only counts what it is handed, and writes its own rate."""
-    result = Path(tempfile.mkdtemp()) / "result"
+    result = Path(scratch("result-")) / "result"
     proc = start(name, [str(BIN / "faust"), "-A", module, "worker", "-l", "info",
                         "--without-web"],
                  {"BENCH_APP_ID": f"bench-{name}-{RUN}", "BROKER_URL": f"kafka://{BOOTSTRAP}",
@@ -280,6 +280,6 @@ if __name__ == "__main__":
     try:
         results = asyncio.run(main())
     finally:
-        asyncio.run(delete_run_topics())
+        asyncio.run(clean_up_run())
     print(table(results))
     print(json.dumps(results))

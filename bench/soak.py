@@ -28,8 +28,8 @@ from bench.harness import (
     PARTITIONS,
     RUN,
     Worker,
+    clean_up_run,
     create_topics,
-    delete_run_topics,
     examples,
     peak_rss_mb,
     stop,
@@ -162,7 +162,7 @@ if __name__ == "__main__":
     try:
         results = asyncio.run(main())
     finally:
-        asyncio.run(delete_run_topics())
+        asyncio.run(clean_up_run())
     for key, value in results.items():
         print(f"{key:24} {value}")
     print(json.dumps(results))
