@@ -97,16 +97,19 @@ async def clean_up_run() -> None:
     A broker that keeps thousands of old topics makes every full metadata read slower
     for everyone using it, later benchmark runs too.
     """
-    if SCRATCH.exists():
-        shutil.rmtree(SCRATCH)
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
     try:
-        ours = [t for t in await admin.list_topics() if t.startswith("bench-") and RUN in t]
-        if ours:
-            await admin.delete_topics(ours)
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics()
+                    if t.startswith("bench-") and RUN in t]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
     finally:
-        await admin.close()
+        if SCRATCH.exists():
+            shutil.rmtree(SCRATCH)
 
 
 async def fill(topic: str, values: Sequence[bytes], count: int) -> None:
