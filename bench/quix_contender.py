@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from models.artifacts import load_model
 from models.linear import compile_heart, logistic
 from schemas.answers import Header, answer_headers, model_headers
 from schemas.errors import InvalidEvent
-from schemas.heart import FEATURE_KEYS, LABELS, row_passes
+from schemas.heart import FEATURE_KEYS, FEATURE_VALUES, LABELS, row_passes
 
 MODEL_INFO = load_model(Path(__file__).resolve().parents[1] / "models" / "heart.joblib")
 MODEL = MODEL_INFO.estimator
@@ -40,7 +39,6 @@ def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
     linear = compile_heart(MODEL)
     assert linear is not None, "the shipped heart model has a linear form"
     decision = linear.scalar.decision
-    values = itemgetter(*FEATURE_KEYS)
     reason: list[bytes] = []  # the current message's, for its headers and topic
     answered: list[Header] = []  # the current answer's provenance
     provenance = model_headers(MODEL_INFO.name, MODEL_INFO.version)
@@ -49,7 +47,7 @@ def fast(app: Application, source: Any, output: Any, dlq: Any) -> None:
         reason.clear()
         answered.clear()
         try:
-            row = values(orjson.loads(raw))
+            row = FEATURE_VALUES(orjson.loads(raw))
         except (ValueError, TypeError, KeyError):
             row = None
         if row is None or not row_passes(row):

@@ -113,7 +113,8 @@ def decode_heart_event(raw: bytes | None) -> HeartEvent:
 
 
 
-_VALUES = itemgetter(*FEATURE_KEYS)
+#: The eleven values of a parsed JSON record, in FEATURE_KEYS order (KeyError if one is missing).
+FEATURE_VALUES = itemgetter(*FEATURE_KEYS)
 _NUMBER_TYPES = frozenset({int, float})  # not bool: a JSON true is not a number here
 _LOW = np.array([spec.low for spec in HEART_FIELDS])
 _HIGH = np.array([spec.high for spec in HEART_FIELDS])
@@ -157,7 +158,7 @@ def decode_heart_batch(raws: Sequence[bytes | None]) -> DecodedBatch:
     loads = orjson.loads
     for index, raw in enumerate(raws):
         try:
-            rows.append(_VALUES(loads(raw)))  # type: ignore[arg-type]  # None: TypeError
+            rows.append(FEATURE_VALUES(loads(raw)))  # type: ignore[arg-type]  # None: TypeError
             fast.append(index)
         except (ValueError, TypeError, KeyError):
             slow.append(index)
