@@ -366,6 +366,31 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
     return [stamps[k] - t for k, t in sent.items()]
 
 
+@dataclass
+class Steal:
+    """CPU time the hypervisor gave to other guests while this machine's processes waited:
+    a latency run's tail is this host's as much as a contender's, so each run says how
+    much of it the host took (from /proc/stat's steal ticks)."""
+
+    stolen: int = 0
+    total: int = 0
+
+    @staticmethod
+    def now() -> Steal:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return Steal(ticks[7], sum(ticks))
+
+    def __sub__(self, earlier: Steal) -> Steal:
+        return Steal(self.stolen - earlier.stolen, self.total - earlier.total)
+
+    def __add__(self, other: Steal) -> Steal:
+        return Steal(self.stolen + other.stolen, self.total + other.total)
+
+    @property
+    def pct(self) -> float:
+        return round(100 * self.stolen / max(self.total, 1), 1)
+
+
 def latency_figures(delays: Sequence[int]) -> dict[str, float]:
     """p50 / p99 / max of delays in ms."""
     ordered = sorted(delays)

@@ -28,6 +28,7 @@ from bench.harness import (
     PIPELINES,
     RUN,
     TIMEOUT_S,
+    Steal,
     Worker,
     clean_up_run,
     create_topics,
@@ -124,8 +125,9 @@ async def live_eps(workers: list[Worker], count: int) -> float:
 
 
 async def latency(name: str, rate: int, seconds: float, contender: str = "app",
-                  until_committed: bool = False, **settings: str) -> list[int]:
-    """Each event's latency (ms) through the heart worker (or the fast Quix form) at `rate`."""
+                  until_committed: bool = False, **settings: str) -> tuple[list[int], Steal]:
+    """Each event's latency (ms) through the heart worker (or the fast Quix form) at `rate`,
+    and the CPU the host took meanwhile."""
     source, output = f"bench-{name}-in-{RUN}", f"bench-{name}-out-{RUN}"
     await create_topics(source, outputs=[output])
     if contender == "quix":
@@ -136,14 +138,17 @@ async def latency(name: str, rate: int, seconds: float, contender: str = "app",
     else:
         proc = Worker.of(name, HEART_MODULE, source, output, **settings).start()
     try:
-        return await paced_latency(source, output, examples(HEART), rate, seconds,
-                                   until_committed=until_committed)
+        before = Steal.now()
+        delays = await paced_latency(source, output, examples(HEART), rate, seconds,
+                                     until_committed=until_committed)
+        return delays, Steal.now() - before
     finally:
         stop(proc)
 
 
-async def latency_beside_quix() -> tuple[dict[str, float], dict[str, float]]:
-    """p50/p99/max at 1,000 events/s of the heart worker and of the fast Quix form.
+async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal]]:
+    """p50/p99/max at 1,000 events/s of the heart worker and of the fast Quix form, and
+    the CPU the host took during each one's runs.
 
     Each runs twice, in the order app, Quix, Quix, app, and its figures are over both
     runs. Before them, each runs once for WARM_UP_SECONDS and those figures are dropped:
@@ -154,10 +159,13 @@ async def latency_beside_quix() -> tuple[dict[str, float], dict[str, float]]:
     for contender in ("app", "quix"):
         await latency(f"warm_up_{contender}", 1000, WARM_UP_SECONDS, contender=contender)
     delays: dict[str, list[int]] = {"app": [], "quix": []}
+    steal = {"app": Steal(), "quix": Steal()}
     for i, contender in enumerate(("app", "quix", "quix", "app")):
-        delays[contender] += await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
-                                           contender=contender)
-    return latency_figures(delays["app"]), latency_figures(delays["quix"])
+        run, stolen = await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
+                                    contender=contender)
+        delays[contender] += run
+        steal[contender] += stolen
+    return {c: (latency_figures(delays[c]), steal[c]) for c in delays}
 
 
 async def main() -> dict[str, Any]:
@@ -214,15 +222,19 @@ async def main() -> dict[str, Any]:
     r["two_workers_eps"] = r.pop("workers2_eps")
     r["one_worker_live_eps"] = r.pop("workers1_eps")
 
-    app_latency, quix_latency = await latency_beside_quix()
+    beside_quix = await latency_beside_quix()
+    (app_latency, app_steal), (quix_latency, quix_steal) = beside_quix["app"], beside_quix["quix"]
     r |= app_latency
+    r["steal_pct"], r["quix_steal_pct"] = app_steal.pct, quix_steal.pct
     r["quix_p50_ms"], r["quix_p99_ms"] = quix_latency["p50_ms"], quix_latency["p99_ms"]
-    eos_latency = latency_figures(await latency(
-        "latency_eos", 1000, LATENCY_SECONDS, until_committed=True,
-        PROCESSING_GUARANTEE="exactly_once"))
+    eos_delays, _ = await latency("latency_eos", 1000, LATENCY_SECONDS, until_committed=True,
+                                  PROCESSING_GUARANTEE="exactly_once")
+    eos_latency = latency_figures(eos_delays)
     r["p50_eos_ms"], r["p99_eos_ms"] = eos_latency["p50_ms"], eos_latency["p99_ms"]
-    fast = latency_figures(await latency("latency_10k", 10_000, FAST_RATE_SECONDS))
+    fast_delays, fast_steal = await latency("latency_10k", 10_000, FAST_RATE_SECONDS)
+    fast = latency_figures(fast_delays)
     r["p50_10k_ms"], r["p99_10k_ms"] = fast["p50_ms"], fast["p99_ms"]
+    r["steal_10k_pct"] = fast_steal.pct
 
     heart = r["heart_eps"]
     return {
@@ -267,6 +279,8 @@ def table(r: dict[str, Any]) -> str:
         ("latency at 1,000/s, Quix fastest: p50 / p99",
          f"{r['quix_p50_ms']:.0f} / {r['quix_p99_ms']:.0f} ms"),
         ("latency at 10,000/s: p50 / p99", f"{r['p50_10k_ms']:.0f} / {r['p99_10k_ms']:.0f} ms"),
+        ("CPU the host took (steal) at 1,000/s: app / Quix; at 10,000/s",
+         f"{r['steal_pct']:.1f} / {r['quix_steal_pct']:.1f}; {r['steal_10k_pct']:.1f} %"),
         *((f"peak RSS, {spec.name} worker (+ its processes)",
            f"{r[f'{spec.name}_rss_mb']:.0f} MB") for spec in PIPELINES.values()),
         ("peak RSS, Quix fastest", f"{r['quix_rss_mb']:.0f} MB"),
