@@ -56,6 +56,7 @@ class InferenceApp(BatchDeliveringApp):
             # in memory.
             consumer_max_fetch_size=settings.fetch_max_partition_bytes,
             fetch_max_bytes=settings.fetch_max_bytes,
+            fetch_linger_ms=settings.fetch_linger_ms,
             web_application_options=(
                 {"middlewares": [require_token(settings.web_auth_token)]}
                 if settings.web_auth_token else None),

@@ -9,11 +9,12 @@ from pathlib import Path
 import faust
 from faust.types import Message
 
-from config.settings import FETCH_MAX_BYTES, FETCH_MAX_PARTITION_BYTES
+from config.settings import FETCH_LINGER_MS, FETCH_MAX_BYTES, FETCH_MAX_PARTITION_BYTES
 from transport.faust_internals import BatchDeliveringApp
 
 app = BatchDeliveringApp(os.environ["BENCH_APP_ID"], broker=os.environ["BROKER_URL"],
                          store="memory://", web_enabled=False, fetch_max_bytes=FETCH_MAX_BYTES,
+                         fetch_linger_ms=FETCH_LINGER_MS,
                          consumer_max_fetch_size=FETCH_MAX_PARTITION_BYTES)
 source = app.topic(os.environ["BENCH_TOPIC"], value_type=bytes, key_type=bytes,
                    value_serializer="raw", key_serializer="raw")

@@ -27,6 +27,7 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 GUARANTEES = ("at_least_once", "exactly_once")
 FETCH_MAX_PARTITION_BYTES = 1024 * 1024  # per partition per fetch request
 FETCH_MAX_BYTES = 2 * 1024 * 1024  # per fetch request, over all of a worker's partitions
+FETCH_LINGER_MS = 2  # a fetch after one that brought records waits this long for more
 #: What published models are signed with when ARTIFACT_KEY is not set: fine on one
 #: machine, but anyone who can write the artifacts topic could then publish a model.
 DEVELOPMENT_ARTIFACT_KEY = b"kafka-inference development key: set ARTIFACT_KEY"
@@ -77,6 +78,7 @@ class Settings:
     fetch_max_partition_bytes: int
     fetch_max_bytes: int
     drift_window: int
+    fetch_linger_ms: int = FETCH_LINGER_MS
     processing_guarantee: str = "at_least_once"
     broker_security_protocol: str = "PLAINTEXT"
     broker_ca_file: Path | None = None
@@ -149,6 +151,7 @@ class Settings:
                                                      low=64 * 1024, high=64 * 1024 * 1024),
             fetch_max_bytes=reader.integer("FETCH_MAX_BYTES", FETCH_MAX_BYTES,
                                            low=64 * 1024, high=256 * 1024 * 1024),
+            fetch_linger_ms=reader.integer("FETCH_LINGER_MS", FETCH_LINGER_MS, low=0, high=100),
             drift_window=reader.integer("DRIFT_WINDOW_EVENTS", 10_000, low=100,
                                         high=10_000_000),
             processing_guarantee=reader.choice("PROCESSING_GUARANTEE", "at_least_once",

@@ -28,3 +28,7 @@ async def test_a_worker_consumer_fetches_at_most_the_set_bytes_per_request() -> 
     assert consumer._fetch_max_bytes == app.settings.fetch_max_bytes
     assert consumer._max_partition_fetch_bytes == app.settings.fetch_max_partition_bytes
     await consumer.stop()
+
+
+def test_the_worker_lingers_its_fetches_as_set() -> None:
+    assert app.fetch_linger_ms == app.settings.fetch_linger_ms == 2

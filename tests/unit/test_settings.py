@@ -33,6 +33,7 @@ def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
         "BATCH_SIZE": "-1",
         "MODEL_DIR": str(tmp_path / "nowhere"),
         "APP_STORE": "redis://x",
+        "FETCH_LINGER_MS": "500",
     }
     with pytest.raises(SettingsError) as err:
         Settings.from_env(env)
@@ -40,6 +41,11 @@ def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
     for name in env:
         assert name in message
 
+
+
+def test_fetches_linger_two_milliseconds_unless_told() -> None:
+    assert Settings.from_env({}).fetch_linger_ms == 2
+    assert Settings.from_env({"FETCH_LINGER_MS": "0"}).fetch_linger_ms == 0
 
 
 def test_sasl_needs_a_user_and_password_and_never_shows_the_password(tmp_path: Path) -> None:
