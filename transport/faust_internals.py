@@ -61,9 +61,8 @@ fails loudly instead of answering twice or losing offsets):
   `FetchRequest`'s `_max_wait_ms` and `_min_bytes` (read when the request is encoded): a
   fetch that follows one bringing records lingers (`linger_fetches`). Otherwise, at
   1,000 events/s, each fetch brought one or two events: a fetch and a produce request per
-  event cost the worker 85% of a core and the broker 45%, and the tail came from the three
-  processes sharing two cores (p99 19-29 ms from the producer to the answer). Waiting
-  2 ms for more halved the worker's share and brought p99 to 9-10 ms, p50 unchanged.
+  event or two cost the worker 62-87% of a core and the broker 42-46%. Waiting up to 2 ms
+  for more: 47-56% and 36-41%, p50 unchanged, p99 lower in 10 of 15 alternating pairs.
 - `AIOKafkaConsumerThread._highwaters()`: with exactly-once, Faust takes a changelog's
   end from the last stable offset the consumer saw in a fetch response, which is None
   for a partition not fetched yet: recovery then believed every changelog empty and
