@@ -10,6 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+async def new_topic(bootstrap: str, prefix: str) -> str:
+    """A topic of one partition, named `prefix-<random>`, made for one test."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    return topic
 
 
 async def produce(bootstrap: str, topic: str,

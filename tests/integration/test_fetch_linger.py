@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.protocol.fetch import FetchRequest
 
-from tests.integration.kafka_io import produce, wait_for
+from tests.integration.kafka_io import new_topic, produce, wait_for
 from transport.faust_internals import LINGER_MIN_BYTES, linger_fetches
 
 IDLE_WAIT_MS = 400  # the consumer's own wait: what a fetch after an empty one asks for
@@ -30,22 +28,11 @@ class Fetch:
     took_s: float
 
 
-async def _topic(bootstrap: str) -> str:
-    topic = f"linger-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
-    return topic
-
-
 @contextlib.asynccontextmanager
 async def lingering(bootstrap: str, linger_ms: int,
                     ) -> AsyncIterator[tuple[AIOKafkaConsumer, str, list[Fetch]]]:
     """A consumer of a new topic whose fetches linger, and each fetch it made, answered."""
-    topic = await _topic(bootstrap)
+    topic = await new_topic(bootstrap, "linger")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=IDLE_WAIT_MS)
     await consumer.start()

@@ -4,25 +4,16 @@ may be 2 MiB, for dead letters)."""
 
 from __future__ import annotations
 
-import uuid
-
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import Settings
-from tests.integration.kafka_io import records_in
+from tests.integration.kafka_io import new_topic, records_in
 from transport.sink import OutRecord, producer_options, send_records
 
 
 async def test_three_megabytes_of_answers_for_one_partition_reach_a_default_topic(
         bootstrap: str) -> None:
-    topic = f"answers-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    topic = await new_topic(bootstrap, "answers")
     settings = Settings.from_env({"BROKER_URL": f"kafka://{bootstrap}", "APP_ID": topic})
     producer = AIOKafkaProducer(**producer_options(settings, "answers"))
     await producer.start()
