@@ -12,7 +12,7 @@ from playwright.async_api import async_playwright
 from models.artifacts import sha256_file
 from tests.examples import fixture_reviews, heart_record
 from tests.integration.conftest import OUTPUT, ROOT, make_worker
-from tests.integration.kafka_io import produce
+from tests.integration.kafka_io import produce, wait_for
 from tests.poison_model import odd_age_candidate
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,11 +30,15 @@ async def test_dashboard_numbers_reach_what_was_sent(
     candidate = odd_age_candidate(tmp / "candidate")
     worker = make_worker(bootstrap, tmp, "browser", PYTHONPATH=str(ROOT))
     worker.start()
+    version = sha256_file(candidate)[:12]
     try:
-        for args in (["publish", "heart", str(candidate)],
-                     ["shadow", "heart", sha256_file(candidate)[:12]]):
+        for args in (["publish", "heart", str(candidate)], ["shadow", "heart", version]):
             done = worker.command("artifacts", *args)
             assert done.returncode == 0, done.stderr
+        # The command returns once the change is on the artifacts topic; the worker loads
+        # the shadow after that, and events scored before it are not compared.
+        await wait_for(lambda: (worker.stats()["pipelines"]["heart"]["shadow"] or {})
+                       .get("version") == version, "the worker to shadow the candidate")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 1300, "height": 900})
