@@ -22,7 +22,7 @@ test-soak: install ## Half an hour on a three-node cluster at 3,000 events/s (SO
 
 install: $(STAMP) ## Local virtualenv with exact pins
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml models/_ngrams.c
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

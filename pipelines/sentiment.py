@@ -29,7 +29,8 @@ pipeline = PipelineSpec(
     fast_form=text.fast_form,
     drift_columns=drift_columns,
     probe=text.probe_reviews,
-    # Tokenising and hashing is pure-Python work: threads would share one core.
+    # About 45 us of CPU a review: in processes, a batch of 1,000 runs beside the event
+    # loop on the other cores instead of holding it for 45 ms.
     predict_in="processes",
     options=(Option("max_chars", DEFAULT_MAX_CHARS, low=1, high=10_000_000,
                     help="longest review accepted"),),
