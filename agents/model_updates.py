@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from agents import metrics
 from agents.pipeline_agents import SCORERS, artifact, scorer_for
@@ -22,7 +23,7 @@ from app import app
 from models.artifact_store import ArtifactError, ArtifactStore
 from models.artifacts import ModelLoadError
 from models.loader import load_for_worker
-from transport.artifact_topic import follow, publish, set_live
+from transport.artifact_topic import follow, publish_first
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,15 @@ async def follow_published_models() -> None:
             shipped = settings.model_dir / live.scorer.pipeline.spec.model_file
             model = live.scorer.model  # loaded from `shipped` and verified at start
             # Workers check the bytes against the signed manifest's sha256 on arrival.
-            await publish(settings, name, shipped.read_bytes(), model.manifest)
-            await set_live(settings, name, model.version, history=[])
+            await publish_first(settings, name, shipped.read_bytes(), model.manifest,
+                                published=partial(_has_live, store, name))
         await switch(name, store, refused)
         live.settled.set()
     await following
+
+
+def _has_live(store: ArtifactStore, pipeline: str) -> bool:
+    return store.live_version(pipeline) is not None
 
 
 def _count_bad(pipeline: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from config.settings import Settings
 from models.artifact_store import (
@@ -29,6 +30,8 @@ from models.signing import sign
 from transport.security import client_options
 
 logger = logging.getLogger(__name__)
+#: Waits between tries of a worker's first publish while the broker is away, doubling.
+FIRST_PUBLISH_RETRY_S = (0.5, 10.0)
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
@@ -116,6 +119,27 @@ async def publish(settings: Settings, pipeline: str, data: bytes,
     return signed
 
 
+async def publish_first(settings: Settings, pipeline: str, data: bytes,
+                        manifest: dict[str, Any], *, published: Callable[[], bool]) -> None:
+    """Publish a pipeline's shipped artifact and make it live, trying again until the
+    broker takes both or `published()` says another worker has done it.
+
+    A worker publishes this at start, while it already answers with the model it loaded;
+    a broker that stops then (restarting, say) must not stop the worker with it.
+    """
+    delay, longest = FIRST_PUBLISH_RETRY_S
+    while not published():
+        try:
+            signed = await publish(settings, pipeline, data, manifest)
+            await set_live(settings, pipeline, signed["version"], history=[])
+            return
+        except KafkaError as exc:
+            logger.warning("%s: could not publish the shipped model yet (%r); trying again "
+                           "in %.1f s", pipeline, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, longest)
+
+
 async def set_live(settings: Settings, pipeline: str, version: str,
                    history: list[str]) -> None:
     """Point the pipeline at `version`; `history` lists the versions live before it."""
@@ -141,5 +165,9 @@ async def _producer(settings: Settings) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
                                 enable_idempotence=True, max_request_size=4 * CHUNK_BYTES,
                                 **client_options(settings))
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
     return producer

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from config.settings import DEFAULT_MODEL_DIR
+from models.artifacts import read_artifact
 from tests.examples import heart_record
 from tests.integration.conftest import PrivateBroker, make_worker
-from tests.integration.kafka_io import read_until, records_in, wait_for_async
+from tests.integration.kafka_io import read_until, records_in, wait_for, wait_for_async
+from transport.artifact_topic import publish_first, read_store
 
 EVENTS = 5_000
 RATE = 500  # events/s: the stream lasts 10 s and the broker is down in the middle of it
@@ -70,3 +74,22 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
         assert 0 < log.count("Unable connect to node") < 50, log.count("Unable connect to node")
     finally:
         worker.stop()
+
+
+async def test_the_first_publish_waits_for_a_broker_that_is_away(
+        private_broker: PrivateBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker publishes its shipped models while it already answers; a broker stopping
+    then had crashed the worker (its producer could not bootstrap)."""
+    settings = make_worker(private_broker.bootstrap, tmp_path, "first-publish").settings
+    data, manifest = read_artifact(DEFAULT_MODEL_DIR / "heart.joblib")
+    caplog.set_level(logging.WARNING, logger="transport.artifact_topic")
+    await asyncio.to_thread(private_broker.stop)
+    publishing = asyncio.ensure_future(
+        publish_first(settings, "heart", data, manifest, published=lambda: False))
+    await wait_for(lambda: "could not publish the shipped model yet" in caplog.text,
+                   "a try that failed", timeout=60)
+    assert not publishing.done()
+    await asyncio.to_thread(private_broker.start)
+    await asyncio.wait_for(publishing, timeout=120)
+    store = await read_store(settings)
+    assert store.live_version("heart") == manifest["sha256"][:12]
