@@ -83,7 +83,8 @@ fails loudly instead of answering twice or losing offsets):
   producer's `_sender`: aiokafka retries a coordinator lookup the broker cannot answer
   yet, but not one whose connection closed under it (a broker stopping); that error ends
   a transactional producer's sender for good, and the worker with it. Retried here like
-  the others (`retry_coordinator_lookups`).
+  the others (`retry_coordinator_lookups`), in the app's transactional producers and in
+  Faust's (`Producer._producer_type`).
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 - `Consumer.force_commit()`, `Producer.flush()`: with exactly-once Faust takes the
@@ -149,6 +150,7 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (faust_aiokafka.Consumer, "verify_event_path"),
     (faust_aiokafka.Consumer, "force_commit"),
     (faust_aiokafka.Producer, "flush"),
+    (faust_aiokafka.Producer, "_producer_type"),
     (ServiceThread, "_serve"),
     (ServiceThread, "_gather_remaining_tasks"),
     (faust_aiokafka.AIOKafkaConsumerThread, "call_thread"),
@@ -456,10 +458,28 @@ class Consumer(faust_aiokafka.Consumer):
             await channels[topic].put(messages)  # type: ignore[arg-type]
 
 
+class RetryingProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """aiokafka's producer, retrying coordinator lookups cut off by a closed connection."""
+
+    async def start(self) -> None:
+        await super().start()
+        retry_coordinator_lookups(self)
+
+
+class Producer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer, whose transactional producers (with exactly-once, those of
+    the counting agent's table) ride out a broker that stops, as the app's own do."""
+
+    @property
+    def _producer_type(self) -> type[AIOKafkaProducer]:
+        return RetryingProducer
+
+
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with the batch-delivering consumer."""
 
     Consumer = Consumer
+    Producer = Producer
 
 
 def retry_coordinator_lookups(producer: AIOKafkaProducer) -> None:

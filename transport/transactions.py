@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from faust.types import TP
 
 from config.settings import Settings
-from transport.faust_internals import retry_coordinator_lookups
+from transport.faust_internals import RetryingProducer
 from transport.security import client_options
 from transport.sink import Outbox, producer_options, send_outbox
 
@@ -88,12 +88,11 @@ class PartitionTransactions:
         runner = self._runners.pop(tp, None)
         if runner is not None:
             runner.cancel()
-        producer = AIOKafkaProducer(transactional_id=self.transactional_id(tp),
+        producer = RetryingProducer(transactional_id=self.transactional_id(tp),
                                     **producer_options(self.settings, f"txn-{tp.partition}"),
                                     request_timeout_ms=REQUEST_TIMEOUT_MS,
                                     retry_backoff_ms=RETRY_BACKOFF_MS)
         await producer.start()  # InitProducerId: the fence
-        retry_coordinator_lookups(producer)
         self._producers[tp] = producer
         self._generation[tp] = generation
 

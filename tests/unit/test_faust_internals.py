@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import app
-from transport.faust_internals import ConsumerThread, missing_private_api
+from transport.faust_internals import ConsumerThread, RetryingProducer, missing_private_api
 
 
 def test_pinned_faust_and_aiokafka_have_every_private_part_relied_on() -> None:
@@ -32,3 +32,10 @@ async def test_a_worker_consumer_fetches_at_most_the_set_bytes_per_request() -> 
 
 def test_the_worker_lingers_its_fetches_as_set() -> None:
     assert app.fetch_linger_ms == app.settings.fetch_linger_ms == 2
+
+
+async def test_faust_makes_its_transactional_producers_retry_coordinator_lookups() -> None:
+    """With exactly-once, the counting agent's table writes go through Faust's producers;
+    a lookup cut off by a stopping broker had ended one's sender, and the worker with it."""
+    producer = app.producer._new_producer(transactional_id="a-partition")  # type: ignore[attr-defined]
+    assert type(producer) is RetryingProducer
