@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 from agents import metrics
 from agents.pipeline_agents import SCORERS, artifact, scorer_for
@@ -52,15 +51,10 @@ async def follow_published_models() -> None:
             shipped = settings.model_dir / live.scorer.pipeline.spec.model_file
             model = live.scorer.model  # loaded from `shipped` and verified at start
             # Workers check the bytes against the signed manifest's sha256 on arrival.
-            await publish_first(settings, name, shipped.read_bytes(), model.manifest,
-                                published=partial(_has_live, store, name))
+            await publish_first(settings, name, shipped.read_bytes(), model.manifest, store)
         await switch(name, store, refused)
         live.settled.set()
     await following
-
-
-def _has_live(store: ArtifactStore, pipeline: str) -> bool:
-    return store.live_version(pipeline) is not None
 
 
 def _count_bad(pipeline: str) -> None:

@@ -120,15 +120,15 @@ async def publish(settings: Settings, pipeline: str, data: bytes,
 
 
 async def publish_first(settings: Settings, pipeline: str, data: bytes,
-                        manifest: dict[str, Any], *, published: Callable[[], bool]) -> None:
+                        manifest: dict[str, Any], store: ArtifactStore) -> None:
     """Publish a pipeline's shipped artifact and make it live, trying again until the
-    broker takes both or `published()` says another worker has done it.
+    broker takes both or `store` (followed meanwhile) shows another worker has done it.
 
     A worker publishes this at start, while it already answers with the model it loaded;
     a broker that stops then (restarting, say) must not stop the worker with it.
     """
     delay, longest = FIRST_PUBLISH_RETRY_S
-    while not published():
+    while store.live_version(pipeline) is None:
         try:
             signed = await publish(settings, pipeline, data, manifest)
             await set_live(settings, pipeline, signed["version"], history=[])

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from config.settings import DEFAULT_MODEL_DIR
+from models.artifact_store import ArtifactStore
 from models.artifacts import read_artifact
 from tests.examples import heart_record
 from tests.integration.conftest import PrivateBroker, make_worker
@@ -85,7 +86,7 @@ async def test_the_first_publish_waits_for_a_broker_that_is_away(
     caplog.set_level(logging.WARNING, logger="transport.artifact_topic")
     await asyncio.to_thread(private_broker.stop)
     publishing = asyncio.ensure_future(
-        publish_first(settings, "heart", data, manifest, published=lambda: False))
+        publish_first(settings, "heart", data, manifest, ArtifactStore()))
     await wait_for(lambda: "could not publish the shipped model yet" in caplog.text,
                    "a try that failed", timeout=60)
     assert not publishing.done()
