@@ -67,7 +67,9 @@ fails loudly instead of answering twice or losing offsets):
   end from the last stable offset the consumer saw in a fetch response, which is None
   for a partition not fetched yet: recovery then believed every changelog empty and
   started each table from zero after a restart. Asked of the broker instead
-  (`end_offsets`, which a read_committed consumer answers with the last stable offset).
+  (`end_offsets`, which a read_committed consumer answers with the last stable offset),
+  and moved back to one past the last record before it (`transport.changelog_ends`):
+  the end offset follows a commit marker, which recovery waited 10 s for.
 - `Consumer._paused_partitions` and `Consumer._thread`: Faust "pauses"
   a partition only in its own bookkeeping (it stops asking for it), while aiokafka keeps
   fetching it. Records of such a partition (a table's changelog, after recovery) then sit
@@ -102,6 +104,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -120,18 +123,23 @@ from faust.channels import Channel
 from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth, server_list
 from faust.types import TP, ChannelT, ConsumerT, Message, TopicT, TransportT
 from mode import ServiceT
 from mode.threads import ServiceThread
 from mode.utils.futures import maybe_async
 
+from transport.changelog_ends import record_ends
 from transport.static_membership import leave_group
+
+logger = logging.getLogger(__name__)
 
 YIELD_EVERY = 100  # messages delivered between turns given to the rest of the loop
 FETCH_MAX_WAIT_MS = 100  # longest a fetch request waits at the broker for new records
 QUEUED_BATCHES = 4  # fetched batches a routed agent may have waiting
 #: What ends a lingering fetch before its time (`linger_fetches`): a backlog is read at once.
 LINGER_MIN_BYTES = 64 * 1024
+TAIL_READ_TIMEOUT_S = 30.0  # longest a recovery waits for its changelogs' tails to be read
 
 #: Attributes the consumer instance must have (set in Faust's Consumer.__init__).
 CONSUMER_ATTRIBUTES = ("_read_offset", "_commit_every", "_n_acked", "_unacked_messages",
@@ -331,8 +339,33 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             coordinator._maybe_leave_group = functools.partial(leave_group, coordinator)
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """One past the last record of each changelog partition that recovery will read."""
         ends: Mapping[TP, int] = await self._ensure_consumer().end_offsets(partitions)
-        return ends
+        if not any(ends.values()):
+            return ends
+        reader = self._tail_reader()
+        await reader.start()
+        try:
+            return await asyncio.wait_for(record_ends(reader, ends), TAIL_READ_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning("changelog tails not read in %ss; recovery waits for their ends",
+                           TAIL_READ_TIMEOUT_S)
+            return ends
+        finally:
+            await reader.stop()
+
+    def _tail_reader(self) -> AIOKafkaConsumer:
+        """A consumer of no group that reads as the worker's does (isolation, TLS, SASL)."""
+        conf = self.app.conf
+        transport = cast(faust_aiokafka.Transport, self.transport)
+        return AIOKafkaConsumer(
+            client_id=conf.broker_client_id,
+            bootstrap_servers=server_list(transport.url, transport.default_port),
+            isolation_level=("read_committed" if self.consumer.in_transaction
+                             else "read_uncommitted"),
+            enable_auto_commit=False,
+            request_timeout_ms=int(conf.broker_request_timeout * 1000.0),
+            **credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context))
 
 
 def linger_fetches(fetcher: Fetcher, linger_ms: int) -> None:
