@@ -344,8 +344,8 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         if not any(ends.values()):
             return ends
         reader = self._tail_reader()
-        await reader.start()
         try:
+            await reader.start()
             return await asyncio.wait_for(record_ends(reader, ends), TAIL_READ_TIMEOUT_S)
         except TimeoutError:
             logger.warning("changelog tails not read in %ss; recovery waits for their ends",

@@ -17,7 +17,11 @@ from tests.examples import heart_record
 from tests.integration.conftest import OUTPUT, make_worker, twin
 from tests.integration.kafka_io import keyed, produce, read_until, wait_for
 
-RECOVERY_FLOOR_S = 10.0
+SESSION_TIMEOUT_S = 60
+#: Well inside the session timeout a dead or departed member would be waited out for.
+#: Most of it is the restarted worker's own start (imports, models), which takes twice as
+#: long while another test runs beside it.
+CEILING_S = SESSION_TIMEOUT_S / 3
 
 
 async def _answer_times(bootstrap: str, topic: str, keys: set[bytes]) -> list[float]:
@@ -29,7 +33,8 @@ async def _answer_times(bootstrap: str, topic: str, keys: set[bytes]) -> list[fl
 
 async def test_crashed_worker_answers_within_seconds_of_its_restart(
         bootstrap: str, tmp_path: Path) -> None:
-    worker = make_worker(bootstrap, tmp_path, "recovery", BROKER_SESSION_TIMEOUT_SECONDS="60")
+    worker = make_worker(bootstrap, tmp_path, "recovery",
+                         BROKER_SESSION_TIMEOUT_SECONDS=str(SESSION_TIMEOUT_S))
     heart = worker.settings.pipeline("heart")
     run = uuid.uuid4().hex[:6]
     worker.start()
@@ -51,13 +56,14 @@ async def test_crashed_worker_answers_within_seconds_of_its_restart(
     recovery_s = max(answered) - launched
     (OUTPUT / "recovery-figures.json").write_text(json.dumps(
         {"restart_to_all_partitions_answered_s": round(recovery_s, 2),
-         "session_timeout_s": 60}))
-    assert recovery_s < RECOVERY_FLOOR_S, f"answered {recovery_s:.1f}s after the restart"
+         "session_timeout_s": SESSION_TIMEOUT_S}))
+    assert recovery_s < CEILING_S, f"answered {recovery_s:.1f}s after the restart"
 
 
 async def test_stopped_worker_hands_its_partitions_over_at_once(
         bootstrap: str, tmp_path: Path) -> None:
-    first = make_worker(bootstrap, tmp_path, "leaver", BROKER_SESSION_TIMEOUT_SECONDS="60")
+    first = make_worker(bootstrap, tmp_path, "leaver",
+                        BROKER_SESSION_TIMEOUT_SECONDS=str(SESSION_TIMEOUT_S))
     second = twin(first, tmp_path, "leaver-2")
     heart = first.settings.pipeline("heart")
     run = uuid.uuid4().hex[:6]
@@ -77,4 +83,4 @@ async def test_stopped_worker_hands_its_partitions_over_at_once(
         first.stop()
         second.stop()
     handover_s = max(answered) - stopped
-    assert handover_s < RECOVERY_FLOOR_S, f"the survivor answered {handover_s:.1f}s after"
+    assert handover_s < CEILING_S, f"the survivor answered {handover_s:.1f}s after"
