@@ -3,8 +3,10 @@
 The jars come from Maven Central through the machine's `mvn` (see `pom.xml` beside this
 file) into `.kafka/lib` at the repository root, which git ignores. Each node runs KRaft
 in combined mode (broker and controller in one process) with its own folder under
-KAFKA_HOME: `node-<id>/` holds its configuration, data, `broker.log`, `broker.pid` and,
-with an authorizer, `authorizer.log` (every denied request: the audit trail).
+KAFKA_HOME: `node-<id>/` holds its configuration, data, `broker.log`, `broker.pid`, its
+JVM's `kafkaServer-gc.log` and, with an authorizer, `authorizer.log` (every denied
+request: the audit trail). The JVM runs with the options Kafka's own `kafka-server-start.sh`
+gives it.
 
     python broker/local_kafka.py fetch
     python broker/local_kafka.py start|stop [--node ID]     # all nodes, or one
@@ -298,14 +300,25 @@ def is_up(address: str | None = None, timeout_s: float = 3.0) -> bool:
     return brokers_seen(address or nodes()[0].address, timeout_s) > 0
 
 
+#: kafka-run-class.sh's KAFKA_JVM_PERFORMANCE_OPTS, so the broker runs as Kafka ships it:
+#: without them G1 aims at pauses of 200 ms instead of 20, and each pause stalls every client.
+JVM_PERFORMANCE_OPTIONS = ("-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                           "-XX:InitiatingHeapOccupancyPercent=35",
+                           "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15",
+                           "-Djava.awt.headless=true")
+
+
 def _launch(node: Node, cluster: list[Node]) -> subprocess.Popen[bytes]:
     node.folder.mkdir(parents=True, exist_ok=True)
     config = _write_config(node, cluster)
     _format_storage(node, config)
     heap = os.environ.get("KAFKA_HEAP", "512m")
+    gc_log = (f"-Xlog:gc*:file={node.folder / 'kafkaServer-gc.log'}:time,tags"
+              ":filecount=10,filesize=100M")
     with node.log.open("ab") as out:
         proc = subprocess.Popen(
-            _java(f"-Xms{heap}", f"-Xmx{heap}", "kafka.Kafka", str(config), logs=node.folder),
+            _java(f"-Xms{heap}", f"-Xmx{heap}", *JVM_PERFORMANCE_OPTIONS, gc_log,
+                  "kafka.Kafka", str(config), logs=node.folder),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     node.pid_file.write_text(str(proc.pid))
     return proc
