@@ -87,6 +87,10 @@ fails loudly instead of answering twice or losing offsets):
   a transactional producer's sender for good, and the worker with it. Retried here like
   the others (`retry_coordinator_lookups`), in the app's transactional producers and in
   Faust's (`Producer._producer_type`).
+- aiokafka's producer `client` and its `_metadata_update(cluster, topics)`, which its
+  metadata task awaits for every update: the producer's sender asks for metadata again as
+  soon as an update fails, which with the broker away is at once; a failed update now
+  ends after the retry backoff (`back_off_failed_metadata_updates`).
 - aiokafka's `AIOKafkaProducer.create_batch()/send_batch()` and `BatchBuilder.append()`
   returning None when full (`transport.sink`).
 - `Consumer.force_commit()`, `Producer.flush()`: with exactly-once Faust takes the
@@ -111,7 +115,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -173,6 +177,7 @@ CLASS_METHODS: tuple[tuple[type, str], ...] = (
     (AIOKafkaConsumer, "pause"),
     (AIOKafkaConsumer, "resume"),
     (Channel, "queue"),
+    (AIOKafkaClient, "_metadata_update"),
     (AIOKafkaProducer, "create_batch"),
     (AIOKafkaProducer, "send_batch"),
     (BatchBuilder, "append"),
@@ -492,11 +497,13 @@ class Consumer(faust_aiokafka.Consumer):
 
 
 class RetryingProducer(AIOKafkaProducer):  # type: ignore[misc]
-    """aiokafka's producer, retrying coordinator lookups cut off by a closed connection."""
+    """aiokafka's producer, retrying coordinator lookups cut off by a closed connection and
+    pausing between metadata updates that fail."""
 
     async def start(self) -> None:
         await super().start()
         retry_coordinator_lookups(self)
+        back_off_failed_metadata_updates(self)
 
 
 class Producer(faust_aiokafka.Producer):
@@ -531,6 +538,28 @@ def retry_coordinator_lookups(producer: AIOKafkaProducer) -> None:
                 await asyncio.sleep(sender._retry_backoff)
 
     sender._find_coordinator = find_coordinator
+
+
+def back_off_failed_metadata_updates(producer: AIOKafkaProducer) -> None:
+    """Make a producer's failed metadata update end only after its retry backoff.
+
+    aiokafka's sender asks for an update whenever it holds records for a partition with
+    no known leader, and asks again as soon as one ends. With the broker away an update
+    fails at once (connection refused), so a worker with answers in flight spun a core
+    on about 3,500 updates a second until the broker came back. Everyone waiting on the
+    update (the sender, a failed connection) now waits out the backoff with it.
+    """
+    client = producer.client
+    update = client._metadata_update
+    backoff_s: float = producer._sender._retry_backoff
+
+    async def update_or_back_off(cluster: Any, topics: Any) -> bool:
+        done: bool = await update(cluster, topics)
+        if not done:
+            await asyncio.sleep(backoff_s)
+        return done
+
+    client._metadata_update = update_or_back_off
 
 
 def leader_topic(app: faust.App) -> str:

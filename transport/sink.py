@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
 from schemas import counts
+from transport.faust_internals import RetryingProducer
 from transport.security import client_options
 from transport.topics import ANSWER_BATCH_MAX_BYTES, DEAD_LETTER_MAX_BYTES
 
@@ -41,7 +42,7 @@ def producer_options(settings: Settings, name: str) -> dict[str, Any]:
 
 def output_producer(settings: Settings) -> AIOKafkaProducer:
     """The producer answers, dead letters and count deltas go out with (at least once)."""
-    return AIOKafkaProducer(**producer_options(settings, "outputs"))
+    return RetryingProducer(**producer_options(settings, "outputs"))
 
 
 class OutRecord(NamedTuple):
