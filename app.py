@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings, SettingsError
 from models.predictors import Executors
-from transport.delivery import AtLeastOnce, ExactlyOnce, Sender
+from transport.delivery import AtLeastOnce, ExactlyOnce, Sender, exit_unless_stopped
 from transport.faust_internals import BatchDeliveringApp, leader_topic, missing_private_api
 from transport.log_limits import limit_repeats
 from transport.security import broker_credentials
@@ -66,6 +67,7 @@ class InferenceApp(BatchDeliveringApp):
         #: Where models without a verified fast form run; shut down with the app.
         self.executors = Executors()
         self._output_producer: AIOKafkaProducer | None = None
+        self._stop_deadline: threading.Timer | None = None
         self._transactions = PartitionTransactions(settings)
         #: How scored batches reach Kafka and get committed (`transport.delivery`).
         self.sender: Sender = (
@@ -127,11 +129,19 @@ class InferenceApp(BatchDeliveringApp):
         gc.freeze()
 
     async def on_stop(self) -> None:
+        """Stop within STOP_TIMEOUT_SECONDS, whether asked to or crashed, or exit as a crash
+        would (`transport.delivery.exit_unless_stopped`)."""
+        self._stop_deadline = exit_unless_stopped(self.settings.stop_timeout_s)
         await super().on_stop()
         if self._output_producer is not None:
             await self._output_producer.stop()
         await self._transactions.close()
         self.executors.shutdown()
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        if self._stop_deadline is not None:
+            self._stop_deadline.cancel()
 
 
 def _load_settings() -> Settings:

@@ -65,6 +65,7 @@ class Settings:
     broker_url: str
     broker_wait_s: float
     broker_session_timeout_s: float
+    stop_timeout_s: float
     app_id: str
     pipelines: tuple[PipelineSettings, ...]
     topic_partitions: int
@@ -134,6 +135,7 @@ class Settings:
             broker_wait_s=reader.number("BROKER_WAIT_SECONDS", 60.0, low=1.0, high=3600.0),
             broker_session_timeout_s=reader.number("BROKER_SESSION_TIMEOUT_SECONDS", 60.0,
                                                    low=6.0, high=1800.0),
+            stop_timeout_s=reader.number("STOP_TIMEOUT_SECONDS", 30.0, low=1.0, high=3600.0),
             app_id=reader.topic_name("APP_ID", "kafka-inference"),
             pipelines=reader.pipelines("PIPELINES", registry.SHIPPED),
             topic_partitions=reader.integer("TOPIC_PARTITIONS", 4, low=1, high=1000),

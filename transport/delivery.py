@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
@@ -62,6 +63,27 @@ def exit_undelivered(exc: BaseException) -> NoReturn:
     """
     logger.critical("a batch failed; exiting so it is scored again after a restart: %r",
                     exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_UNDELIVERED)
+
+
+def exit_unless_stopped(within_s: float) -> threading.Timer:
+    """Exit as a crash would if the worker has not stopped `within_s` seconds from now;
+    cancel the returned timer once it has.
+
+    A stop waits for the batches in flight to be acknowledged and committed. With the
+    brokers gone that can take for ever, and a worker that neither stops nor works is one
+    a supervisor never restarts. What was not committed is scored again after a restart.
+    """
+    timer = threading.Timer(within_s, _stop_overdue, args=(within_s,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _stop_overdue(within_s: float) -> None:
+    logger.critical("the worker did not stop within %ss (STOP_TIMEOUT_SECONDS); exiting, "
+                    "what it had not committed is scored again after a restart", within_s)
     logging.shutdown()
     os._exit(EXIT_UNDELIVERED)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.examples import heart_record
 from tests.integration.conftest import PrivateBroker, make_worker
 from tests.integration.kafka_io import new_topic, read_until, records_in, wait_for, wait_for_async
 from transport.artifact_topic import publish_first, read_store
+from transport.delivery import EXIT_UNDELIVERED
 from transport.faust_internals import RetryingProducer
 
 EVENTS = 5_000
@@ -77,6 +79,35 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
         assert 0 < log.count("Unable connect to node") < 50, log.count("Unable connect to node")
     finally:
         worker.stop()
+
+
+async def test_a_stop_that_cannot_finish_ends_in_an_exit_after_the_stop_timeout(
+        private_broker: PrivateBroker, tmp_path: Path) -> None:
+    """SIGTERM once the broker is gone: the batches in flight can never be acknowledged or
+    committed. The worker exits as a crash would after STOP_TIMEOUT_SECONDS instead of
+    waiting for a broker that may never come back."""
+    bootstrap = private_broker.bootstrap
+    worker = make_worker(bootstrap, tmp_path, "stop-timeout", STOP_TIMEOUT_SECONDS="3")
+    heart = worker.settings.pipeline("heart")
+    records = [(f"stop-{i}".encode(), heart_record(i)) for i in range(EVENTS)]
+    worker.start()
+    stream = asyncio.ensure_future(_stream(bootstrap, heart.input_topic, records))
+    try:
+        async def some_answered() -> bool:
+            return await records_in(bootstrap, heart.output_topic) >= RATE
+
+        await wait_for_async(some_answered, "the first answers")
+        await asyncio.to_thread(private_broker.stop)
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGTERM)
+        process = worker.process
+        await wait_for(lambda: process.poll() is not None, "the worker to exit", timeout=60)
+    finally:
+        stream.cancel()
+        worker.stop(signal.SIGKILL)
+        await asyncio.to_thread(private_broker.start)
+    assert process.returncode == EXIT_UNDELIVERED, worker.log_tail()
+    assert "did not stop within 3.0s" in worker.log_path.read_text(), worker.log_tail()
 
 
 async def test_the_first_publish_waits_for_a_broker_that_is_away(
