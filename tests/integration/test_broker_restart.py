@@ -1,29 +1,23 @@
-"""The broker stops and comes back in the middle of a stream; the worker carries on alone."""
+"""The broker stops in the middle of a stream: the worker carries on alone once it is back,
+and a worker told to stop meanwhile exits instead of waiting for it."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from config.settings import DEFAULT_MODEL_DIR
-from models.artifact_store import ArtifactStore
-from models.artifacts import read_artifact
 from tests.examples import heart_record
 from tests.integration.conftest import PrivateBroker, make_worker
-from tests.integration.kafka_io import new_topic, read_until, records_in, wait_for, wait_for_async
-from transport.artifact_topic import publish_first, read_store
+from tests.integration.kafka_io import read_until, records_in, wait_for, wait_for_async
 from transport.delivery import EXIT_UNDELIVERED
-from transport.faust_internals import RetryingProducer
 
 EVENTS = 5_000
 RATE = 500  # events/s: the stream lasts 10 s and the broker is down in the middle of it
-WATCH_S = 3.0  # how long a producer is watched asking for metadata while the broker is away
 
 
 async def _stream(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -108,64 +102,3 @@ async def test_a_stop_that_cannot_finish_ends_in_an_exit_after_the_stop_timeout(
         await asyncio.to_thread(private_broker.start)
     assert process.returncode == EXIT_UNDELIVERED, worker.log_tail()
     assert "did not stop within 3.0s" in worker.log_path.read_text(), worker.log_tail()
-
-
-async def test_the_first_publish_waits_for_a_broker_that_is_away(
-        private_broker: PrivateBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A worker publishes its shipped models while it already answers; a broker stopping
-    then had crashed the worker (its producer could not bootstrap)."""
-    settings = make_worker(private_broker.bootstrap, tmp_path, "first-publish").settings
-    data, manifest = read_artifact(DEFAULT_MODEL_DIR / "heart.joblib")
-    caplog.set_level(logging.WARNING, logger="transport.artifact_topic")
-    await asyncio.to_thread(private_broker.stop)
-    publishing = asyncio.ensure_future(
-        publish_first(settings, "heart", data, manifest, ArtifactStore()))
-    await wait_for(lambda: "could not publish the shipped model yet" in caplog.text,
-                   "a try that failed", timeout=60)
-    assert not publishing.done()
-    await asyncio.to_thread(private_broker.start)
-    await asyncio.wait_for(publishing, timeout=120)
-    store = await read_store(settings)
-    assert store.live_version("heart") == manifest["sha256"][:12]
-
-
-async def test_a_producer_waits_between_failed_metadata_updates(
-        private_broker: PrivateBroker) -> None:
-    """Records in flight and the broker gone: the app's producers ask for metadata every
-    retry backoff. aiokafka's own asked as fast as the connection was refused, a core's
-    worth (about 3,500 a second)."""
-    topic = await new_topic(private_broker.bootstrap, "metadata-backoff")
-    producer = RetryingProducer(bootstrap_servers=private_broker.bootstrap, acks="all",
-                                enable_idempotence=True, retry_backoff_ms=100,
-                                request_timeout_ms=120_000)
-    await producer.start()
-    attempts = 0
-    update = producer.client._metadata_update
-
-    async def counted(*args: object) -> bool:
-        nonlocal attempts
-        attempts += 1
-        done: bool = await update(*args)
-        return done
-
-    producer.client._metadata_update = counted
-    sending = asyncio.ensure_future(_send_until_cancelled(producer, topic))
-    try:
-        await producer.send_and_wait(topic, b"first")
-        await asyncio.to_thread(private_broker.stop)
-        await wait_for(lambda: producer.client.cluster.leader_for_partition(
-            TopicPartition(topic, 0)) in (None, -1), "the partition's leader to be unknown")
-        before = attempts
-        await asyncio.sleep(WATCH_S)
-        asked = attempts - before
-    finally:
-        sending.cancel()
-        await asyncio.to_thread(private_broker.start)
-        await producer.stop()
-    assert asked <= WATCH_S / 0.1 * 2, f"{asked} metadata updates in {WATCH_S} s"
-
-
-async def _send_until_cancelled(producer: AIOKafkaProducer, topic: str) -> None:
-    while True:
-        await producer.send(topic, b"x")
-        await asyncio.sleep(0.01)
