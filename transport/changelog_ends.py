@@ -27,15 +27,13 @@ async def record_ends(reader: AIOKafkaConsumer, ends: Mapping[TP, int]) -> dict[
     has its isolation level.
     """
     found = {tp: 0 for tp in ends}
-    start = {tp: end for tp, end in ends.items()}
     window = TAIL
     todo = [tp for tp, end in ends.items() if end > 0]
     while todo:
         partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in todo}
         reader.assign(list(partitions))
         for kafka_tp, tp in partitions.items():
-            start[tp] = max(0, ends[tp] - window)
-            reader.seek(kafka_tp, start[tp])
+            reader.seek(kafka_tp, max(0, ends[tp] - window))
         reading = set(partitions)
         while reading:
             for kafka_tp, records in (await reader.getmany(*reading,
@@ -46,6 +44,6 @@ async def record_ends(reader: AIOKafkaConsumer, ends: Mapping[TP, int]) -> dict[
                     found[tp] = max(found[tp], before[-1] + 1)
             reading = {kafka_tp for kafka_tp in reading
                        if await reader.position(kafka_tp) < ends[partitions[kafka_tp]]}
-        todo = [tp for tp in todo if not found[tp] and start[tp] > 0]
+        todo = [tp for tp in todo if not found[tp] and ends[tp] > window]
         window *= 4
     return found
