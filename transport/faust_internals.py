@@ -17,6 +17,10 @@ fails loudly instead of answering twice or losing offsets):
   to use the batch-delivering consumer.
 - `faust.transport.drivers.aiokafka.Consumer._drain_messages(fetcher)`: the fetch loop;
   overridden to deliver lists.
+- `Consumer._wait_next_records(timeout)`, `_buffered_partitions`, `flow_active`,
+  `perform_seek()`, `highwater(tp)` and `ConsumerMessage`'s arguments: the pieces of
+  Faust's `getmany`, which the fetch loop calls itself so that what Faust checks per
+  message is checked once per fetch and partition (`Consumer._fetched`).
 - `Consumer._read_offset` (TP -> next offset expected): updated per message as Faust's
   loop does, so a message fetched again after a seek back is not delivered twice.
 - `Consumer._add_gap(tp, first, last)`: records offsets missing from a fetch (compacted
@@ -128,7 +132,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth, server_list
-from faust.types import TP, ChannelT, ConsumerT, Message, TopicT, TransportT
+from faust.types import TP, ChannelT, ConsumerMessage, ConsumerT, Message, TopicT, TransportT
 from mode import ServiceT
 from mode.threads import ServiceThread
 from mode.utils.futures import maybe_async
@@ -148,7 +152,8 @@ TAIL_READ_TIMEOUT_S = 30.0  # longest a recovery waits for its changelogs' tails
 #: Attributes the consumer instance must have (set in Faust's Consumer.__init__).
 CONSUMER_ATTRIBUTES = ("_read_offset", "_commit_every", "_n_acked", "_unacked_messages",
                        "_paused_partitions", "unacked", "callback", "suspend_flow", "diag",
-                       "getmany", "commit", "ack")
+                       "_wait_next_records", "_buffered_partitions", "flow_active",
+                       "perform_seek", "highwater", "commit", "ack")
 #: Attributes of its consumer thread (set in mode's ServiceThread.__init__).
 THREAD_ATTRIBUTES = ("_thread_started", "_thread_running", "parent_loop", "thread_loop")
 #: Methods the classes must define.
@@ -448,13 +453,46 @@ class Consumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         while not (self.should_stop or fetcher.should_stop):
             self.diag.set_flag(CONSUMER_FETCHING)
-            batch = [pair async for pair in self.getmany(timeout=1.0)]
+            batch = await self._fetched(timeout=1.0)
             await self.sleep(0)
             if batch and not self.should_stop:
                 # A rebalance stops delivery mid-batch, as it stops Faust's; what was not
                 # delivered is fetched again from the committed offsets.
                 await self.wait_first(self._deliver(batch), self.suspend_flow.wait())
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetched(self, timeout: float) -> list[tuple[TP, Message]]:
+        """What Faust's `getmany` yields for one fetch, built a partition at a time.
+
+        Faust's checks the flow, the generation, the partition and its highwater again for
+        every message, through a round-robin iterator: a fifth of a busy heart worker's
+        time. Nothing can change them between two messages of one fetch (no await comes
+        between), so here each is checked once per fetch or per partition. The order
+        within a partition is the fetch's, as before.
+        """
+        records, active = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return []
+        if not self.flow_active:
+            try:  # as Faust's getmany: back to the committed offsets
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return []
+        generation = self.app.consumer_generation_id
+        track_end = self.app.monitor.track_tp_end_offset
+        buffered = self._buffered_partitions
+        batch: list[tuple[TP, Message]] = []
+        for tp, fetched in records.items():
+            if active is not None and tp not in active and tp not in buffered:
+                continue
+            track_end(tp, self.highwater(tp))
+            batch += [(tp, ConsumerMessage(
+                r.topic, r.partition, r.offset,
+                _seconds(r.timestamp), r.timestamp_type,
+                r.headers, r.key, r.value, r.checksum, r.serialized_key_size,
+                r.serialized_value_size, tp, generation_id=generation)) for r in fetched]
+        return batch
 
     async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
         """Faust's per-message bookkeeping, then one put per routed topic.
@@ -494,6 +532,11 @@ class Consumer(faust_aiokafka.Consumer):
         for topic, messages in routed.items():
             # A stream yields a channel value that is not an event as it is, unacked.
             await channels[topic].put(messages)  # type: ignore[arg-type]
+
+
+def _seconds(timestamp_ms: int | None) -> float:
+    """A record's timestamp as Faust's messages carry it (None for a record without)."""
+    return cast(float, None) if timestamp_ms is None else timestamp_ms / 1000.0
 
 
 class RetryingProducer(AIOKafkaProducer):  # type: ignore[misc]
