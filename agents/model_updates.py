@@ -19,7 +19,7 @@ from agents import metrics
 from agents.pipeline_agents import SCORERS, artifact, scorer_for
 from agents.scoring import Scorer
 from app import app
-from models.artifact_store import ArtifactError, ArtifactStore
+from models.artifact_store import ArtifactError, ArtifactStore, ChunkFiles
 from models.artifacts import ModelLoadError
 from models.loader import load_for_worker
 from transport.artifact_topic import follow, publish_first
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 async def follow_published_models() -> None:
     """Publish what nothing has been published for, then follow the live versions."""
     settings = app.settings
-    store = ArtifactStore()
+    store = ArtifactStore(ChunkFiles(app.executors.folder() / "published-chunks"))
     caught_up = asyncio.Event()
     refused: set[tuple[str, str]] = set()
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from models.signing import signed_by
 
@@ -52,11 +53,56 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
 
 
+class Chunks(Protocol):
+    """Where a store keeps its chunks' bytes, by chunk key."""
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def get(self, key: bytes) -> bytes: ...
+
+
+class ChunksInMemory:
+    """Chunk bytes in memory: for a command that reads the topic once and ends."""
+
+    def __init__(self) -> None:
+        self._bytes: dict[bytes, bytes] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._bytes[key] = value
+
+    def get(self, key: bytes) -> bytes:
+        return self._bytes[key]
+
+
+class ChunkFiles:
+    """Chunk bytes in files of a folder: a worker follows every version ever published (a
+    sentiment artifact alone is 17 MB), and needs a version's bytes only to load it.
+
+    A file is named by the sha256 of its chunk key, so no key read from the topic can
+    name a path outside the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._path(key).write_bytes(value)
+
+    def get(self, key: bytes) -> bytes:
+        return self._path(key).read_bytes()
+
+    def _path(self, key: bytes) -> Path:
+        return self.folder / hashlib.sha256(key).hexdigest()
+
+
 @dataclass
 class Published:
     """One published version of a pipeline's model, as far as its records have arrived."""
 
+    chunks: Chunks
     manifest: dict[str, Any] | None = None
+    #: Chunk index -> its key in `chunks`.
     pieces: dict[int, bytes] = field(default_factory=dict)
 
     def complete(self) -> bool:
@@ -70,7 +116,7 @@ class Published:
             raise ArtifactError("unsigned or signed with another key")
         if not self.complete():
             raise ArtifactError(f"{len(self.pieces)} of {self.manifest['chunks']} chunks")
-        data = b"".join(self.pieces[i] for i in range(self.manifest["chunks"]))
+        data = b"".join(self.chunks.get(self.pieces[i]) for i in range(self.manifest["chunks"]))
         if hashlib.sha256(data).hexdigest() != self.manifest.get("sha256"):
             raise ArtifactError("its bytes do not match the signed sha256 (tampered)")
         return data, self.manifest
@@ -80,6 +126,7 @@ class Published:
 class ArtifactStore:
     """What the topic's records say: published versions and live pointers per pipeline."""
 
+    chunks: Chunks = field(default_factory=ChunksInMemory)
     versions: dict[str, dict[str, Published]] = field(default_factory=dict)
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
     shadow: dict[str, str] = field(default_factory=dict)
@@ -89,7 +136,8 @@ class ArtifactStore:
 
         A record that is not one of the three kinds raises ArtifactError and changes nothing.
         """
-        kind, _, rest = (key or b"").decode(errors="replace").partition("/")
+        raw_key = key or b""
+        kind, _, rest = raw_key.decode(errors="replace").partition("/")
         if kind == "live":
             if value is None:
                 self.live.pop(rest, None)
@@ -118,14 +166,15 @@ class ArtifactStore:
             self._version(pipeline, version).manifest = manifest
             return pipeline
         if kind == "chunk" and value is not None and index.isdigit():
-            self._version(pipeline, version).pieces[int(index)] = value
+            self.chunks.put(raw_key, value)
+            self._version(pipeline, version).pieces[int(index)] = raw_key
             return pipeline
         if value is None and kind in ("manifest", "chunk"):
             return None  # a tombstone: compaction removes the record
         raise ArtifactError(f"not an artifact record (key {key!r})")
 
     def _version(self, pipeline: str, version: str) -> Published:
-        return self.versions.setdefault(pipeline, {}).setdefault(version, Published())
+        return self.versions.setdefault(pipeline, {}).setdefault(version, Published(self.chunks))
 
     def live_version(self, pipeline: str) -> str | None:
         pointer = self.live.get(pipeline)

@@ -95,8 +95,14 @@ class Executors:
 
     def __init__(self) -> None:
         self._pools: list[ProcessPoolExecutor] = []
-        #: Where the pools' processes read their model (`model_folder`).
+        #: This worker's model files (`model_folder`): its pools' models, published chunks.
         self._models: Path | None = None
+
+    def folder(self) -> Path:
+        """This worker's folder for model files, removed when the executors shut down."""
+        if self._models is None:
+            self._models = model_folder()
+        return self._models
 
     @cached_property
     def threads(self) -> ThreadPoolExecutor:
@@ -110,9 +116,7 @@ class Executors:
         start on the first batch and read the model from a file (`models.pool`), so the
         worker keeps no copy of it.
         """
-        if self._models is None:
-            self._models = model_folder()
-        with tempfile.NamedTemporaryFile(dir=self._models, suffix=".pickle",
+        with tempfile.NamedTemporaryFile(dir=self.folder(), suffix=".pickle",
                                          delete=False) as file:
             pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
         path = Path(file.name)

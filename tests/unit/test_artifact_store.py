@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from models.artifact_store import (
     CHUNK_BYTES,
     ArtifactError,
     ArtifactStore,
+    ChunkFiles,
     chunk_key,
     chunks,
     live_key,
@@ -21,8 +23,9 @@ from models.signing import sign, signed_by
 KEY = b"deployment key"
 
 
-def _published(data: bytes, key: bytes = KEY) -> ArtifactStore:
-    store = ArtifactStore()
+def _published(data: bytes, key: bytes = KEY, store: ArtifactStore | None = None,
+               ) -> ArtifactStore:
+    store = store or ArtifactStore()
     pieces = chunks(data)
     for i, piece in enumerate(pieces):
         store.apply(chunk_key("heart", "v1", i), piece)
@@ -45,6 +48,25 @@ def test_an_artifact_larger_than_a_record_comes_back_whole() -> None:
     published = store.published("heart", "v1")
     assert published is not None and len(published.pieces) == 4
     assert published.artifact(KEY) == (data, published.manifest)
+
+
+def test_a_store_with_chunk_files_keeps_the_bytes_in_its_folder_only(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (2 * CHUNK_BYTES // 256 + 3)
+    store = _published(data, store=ArtifactStore(ChunkFiles(tmp_path / "chunks")))
+    published = store.published("heart", "v1")
+    assert published is not None
+    assert published.artifact(KEY) == (data, published.manifest)
+    assert sorted(published.pieces.values()) == sorted(chunk_key("heart", "v1", i)
+                                                       for i in range(3))
+    files = list((tmp_path / "chunks").iterdir())
+    assert sorted(f.stat().st_size for f in files) == sorted(len(c) for c in chunks(data))
+
+
+def test_a_chunk_key_read_from_the_topic_names_no_path_outside_the_folder(
+        tmp_path: Path) -> None:
+    store = ArtifactStore(ChunkFiles(tmp_path / "chunks"))
+    assert store.apply(b"chunk/../../0", b"bytes from anyone") == ".."
+    assert [p.parent for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / "chunks"]
 
 
 @pytest.mark.parametrize(("spoil", "reason"), [
