@@ -196,7 +196,7 @@ async def test_promote_and_rollback_under_load_on_two_workers(
     assert set(switches_per_partition.values()) == {2}, figures  # one offset per switch
     # Each worker answered with the new version within `_wait_every_partition`'s deadline;
     # how soon is a figure (switch-figures.json), not a pass mark: loading a model starts a
-    # process that imports scikit-learn: 1-3 s in most runs here, 12.8 s in one CI run
+    # process that imports scikit-learn: 1-3 s in most runs here, 10.6-12.8 s in CI runs
     # while another test file started a broker of its own.
 
 
