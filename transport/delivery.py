@@ -63,8 +63,7 @@ def exit_undelivered(exc: BaseException) -> NoReturn:
     """
     logger.critical("a batch failed; exiting so it is scored again after a restart: %r",
                     exc, exc_info=exc)
-    logging.shutdown()
-    os._exit(EXIT_UNDELIVERED)
+    _exit_as_crash()
 
 
 def exit_unless_stopped(within_s: float) -> threading.Timer:
@@ -84,6 +83,11 @@ def exit_unless_stopped(within_s: float) -> threading.Timer:
 def _stop_overdue(within_s: float) -> None:
     logger.critical("the worker did not stop within %ss (STOP_TIMEOUT_SECONDS); exiting, "
                     "what it had not committed is scored again after a restart", within_s)
+    _exit_as_crash()
+
+
+def _exit_as_crash() -> NoReturn:
+    """End the process at once, its log flushed: nothing uncommitted is waited for."""
     logging.shutdown()
     os._exit(EXIT_UNDELIVERED)
 

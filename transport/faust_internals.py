@@ -488,8 +488,7 @@ class Consumer(faust_aiokafka.Consumer):
                 continue
             track_end(tp, self.highwater(tp))
             batch += [(tp, ConsumerMessage(
-                r.topic, r.partition, r.offset,
-                _seconds(r.timestamp), r.timestamp_type,
+                r.topic, r.partition, r.offset, r.timestamp / 1000.0, r.timestamp_type,
                 r.headers, r.key, r.value, r.checksum, r.serialized_key_size,
                 r.serialized_value_size, tp, generation_id=generation)) for r in fetched]
         return batch
@@ -532,11 +531,6 @@ class Consumer(faust_aiokafka.Consumer):
         for topic, messages in routed.items():
             # A stream yields a channel value that is not an event as it is, unacked.
             await channels[topic].put(messages)  # type: ignore[arg-type]
-
-
-def _seconds(timestamp_ms: int | None) -> float:
-    """A record's timestamp as Faust's messages carry it (None for a record without)."""
-    return cast(float, None) if timestamp_ms is None else timestamp_ms / 1000.0
 
 
 class RetryingProducer(AIOKafkaProducer):  # type: ignore[misc]
