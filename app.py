@@ -139,7 +139,9 @@ class InferenceApp(BatchDeliveringApp):
         self.executors.shutdown()
 
     async def on_shutdown(self) -> None:
+        """After the app's tasks have stopped: its model files can go."""
         await super().on_shutdown()
+        self.executors.remove_files()
         if self._stop_deadline is not None:
             self._stop_deadline.cancel()
 

@@ -135,8 +135,12 @@ class Executors:
             self.threads.shutdown(wait=True)
         for pool in self._pools:
             pool.shutdown(wait=True)
+
+    def remove_files(self) -> None:
+        """Remove this worker's model files, once nothing can still use them: a retired
+        pool's process may still be starting, and the app's tasks (which keep published
+        chunks there) stop after the executors do."""
         if self._models is not None:
-            # Kept until here: a retired pool's process may still be starting.
             shutil.rmtree(self._models)
 
 

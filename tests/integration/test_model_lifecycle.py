@@ -7,7 +7,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -23,6 +25,7 @@ from config.settings import DEFAULT_MODEL_DIR
 from models.artifact_store import chunk_key, chunks, live_key, manifest_key
 from models.artifacts import load_model, save_model, sha256_file
 from models.linear import probe_rows
+from models.predictors import MODEL_FOLDER_PREFIX
 from tests.examples import DEMO_HEART_LINE, DEMO_REVIEW, heart_record
 from tests.integration.conftest import OUTPUT, Worker, make_worker, twin
 from tests.integration.kafka_io import SteadyStream, keyed, produce, read_until, wait_for
@@ -242,6 +245,44 @@ def _owned(worker: Worker) -> set[int]:
         return set()
     return set(stats["worker"]["assigned"].get(worker.settings.pipeline("heart").input_topic,
                                                []))
+
+
+async def test_a_worker_stopped_while_chunks_arrive_exits_cleanly_and_leaves_no_files(
+        bootstrap: str, tmp_path: Path) -> None:
+    """A worker keeps published chunks in its model folder and removes the folder when it
+    stops; chunks arriving during the stop are still written (its tasks stop last)."""
+    worker = make_worker(bootstrap, tmp_path, "stop-mid-chunks")
+    worker.start()
+    process = worker.process
+    assert process is not None
+    folder = Path(tempfile.gettempdir()) / f"{MODEL_FOLDER_PREFIX}{process.pid}"
+    chunk_files = folder / "published-chunks"
+    await wait_for(lambda: chunk_files.is_dir(), "the worker's chunk folder")
+    writing = asyncio.ensure_future(_chunks_until_cancelled(bootstrap,
+                                                            worker.settings.artifacts_topic))
+    try:
+        await wait_for(lambda: len(list(chunk_files.iterdir())) >= 40, "chunks arriving")
+        process.send_signal(signal.SIGTERM)
+        await wait_for(lambda: process.poll() is not None, "the worker to stop", timeout=60)
+    finally:
+        writing.cancel()
+        worker.stop()
+    assert process.returncode == 0, worker.log_tail()
+    assert "Crashed" not in worker.log_path.read_text(), worker.log_tail()
+    assert not folder.exists()
+
+
+async def _chunks_until_cancelled(bootstrap: str, topic: str) -> None:
+    """Chunks of a version nobody publishes a manifest for, one every 5 ms."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 << 20)
+    await producer.start()
+    try:
+        for i in range(1_000_000):
+            await producer.send(topic, os.urandom(64 * 1024), key=chunk_key("heart", "x", i),
+                                partition=0)
+            await asyncio.sleep(0.005)
+    finally:
+        await producer.stop()
 
 
 async def _wait_every_partition(bootstrap: str, topic: str, version: str,
