@@ -142,8 +142,15 @@ class PartitionTransactions:
         for attempt in range(1, ATTEMPTS + 1):
             await producer.begin_transaction()
             try:
-                await send_outbox(producer, share, self.settings.label_counts_topic)
-                await producer.send_offsets_to_transaction(offsets, self.group_id)
+                acks = await send_outbox(producer, share, self.settings.label_counts_topic)
+                # aiokafka commits a transaction even if one of its record batches was
+                # refused, so every acknowledgement is checked before the commit.
+                outcomes = await asyncio.gather(
+                    producer.send_offsets_to_transaction(offsets, self.group_id), *acks,
+                    return_exceptions=True)
+                refused = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if refused is not None:
+                    raise refused
                 await producer.commit_transaction()
                 return
             except ProducerFenced:

@@ -18,8 +18,8 @@ from collections import Counter
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import ProducerFenced
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import MessageSizeTooLargeError, ProducerFenced
 from faust.types import TP
 
 from config.settings import PipelineSettings
@@ -132,6 +132,37 @@ async def test_a_claim_fences_the_old_owners_open_transaction(
     assert offsets == 10
 
 
+async def test_a_transaction_with_a_refused_record_batch_commits_nothing(
+        bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A record batch the broker refuses for good fails its transaction: the offset stays
+    where it was, so the batch is answered again instead of lost."""
+    worker = make_worker(bootstrap, tmp_path_factory.mktemp("refused"), "refused",
+                         PROCESSING_GUARANTEE="exactly_once")
+    settings = worker.settings
+    heart = settings.pipeline("heart")
+    await ensure_topics(settings)
+    narrow = f"narrow-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(narrow, 1, 1,
+                                            topic_configs={"max.message.bytes": "1024"})])
+    finally:
+        await admin.close()
+    outbox = Outbox(heart.name, narrow, heart.dlq_topic)
+    outbox.answers.append(OutRecord(0, b"too-large", b"x" * 4096))
+    outbox.counts[0, "Risk of Heart Disease"] += 1
+    tp = TP(heart.input_topic, 0)
+    transactions = PartitionTransactions(settings)
+    try:
+        await transactions.claim([tp], generation=1)
+        with pytest.raises(MessageSizeTooLargeError):
+            await transactions.commit(tp, outbox, next_offset=10)
+    finally:
+        await transactions.close()
+    assert await _committed(bootstrap, settings.app_id, tp) == -1
+
+
 def _answers(heart: PipelineSettings, key: bytes) -> Outbox:
     outbox = Outbox(heart.name, heart.output_topic, heart.dlq_topic)
     outbox.answers.append(OutRecord(0, key, b"Risk of Heart Disease"))
@@ -144,7 +175,7 @@ async def _committed(bootstrap: str, group: str, tp: TP) -> int:
     await admin.start()
     try:
         aiotp = TopicPartition(tp.topic, tp.partition)
-        found = (await admin.list_consumer_group_offsets(group, partitions=[aiotp]))[aiotp]
-        return int(found.offset)
+        found = await admin.list_consumer_group_offsets(group, partitions=[aiotp])
+        return int(found[aiotp].offset) if aiotp in found else -1
     finally:
         await admin.close()
