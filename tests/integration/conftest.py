@@ -206,11 +206,13 @@ class Worker:
         assert data is not None, f"worker /stats did not answer:\n{self.log_tail()}"
         return data
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 40, matching: str = "") -> str:
+        """The log's last `lines` lines, or its last lines that match the regex `matching`."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return "(no log)"
+        return "\n".join([line for line in text if re.search(matching, line)][-lines:])
 
 
 def make_worker(bootstrap: str, tmp: Path, name: str, **overrides: str) -> Worker:

@@ -113,13 +113,30 @@ async def read_until(
         await consumer.seek_to_beginning()
         while not done(records):
             left = deadline - loop.time()
-            assert left > 0, f"{topic}: condition not met within {timeout}s; read {len(records)}"
+            assert left > 0, (f"{topic}: condition not met within {timeout}s; read {len(records)}; "
+                              f"{_where(consumer, records)}")
             batches = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
             for batch in batches.values():
                 records.extend(batch)
         return records
     finally:
         await consumer.stop()
+
+
+def _where(consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> str:
+    """Per partition: records read, the last offset read, high watermark, last stable offset.
+
+    A last stable offset short of the high watermark is a transaction left open.
+    """
+    read: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for record in records:
+        read[record.partition] = read.get(record.partition, 0) + 1
+        last[record.partition] = record.offset
+    return "; ".join(
+        f"[{tp.partition}] read {read.get(tp.partition, 0)} up to {last.get(tp.partition)}, "
+        f"highwater {consumer.highwater(tp)}, stable {consumer.last_stable_offset(tp)}"
+        for tp in sorted(consumer.assignment()))
 
 
 def keyed(records: list[ConsumerRecord[bytes, bytes]], keys: set[bytes]) -> list[

@@ -60,9 +60,13 @@ async def test_broker_restart_mid_stream_loses_nothing(private_broker: PrivateBr
         await asyncio.to_thread(private_broker.stop)
         await asyncio.to_thread(private_broker.start)
         await stream
-        outputs = await read_until(bootstrap, heart_pipe.output_topic,
-                                   lambda rs: {r.key for r in rs} >= keys, timeout=240,
-                                   committed_only=exactly)
+        try:
+            outputs = await read_until(bootstrap, heart_pipe.output_topic,
+                                       lambda rs: {r.key for r in rs} >= keys, timeout=240,
+                                       committed_only=exactly)
+        except AssertionError as short:
+            notable = worker.log_tail(60, matching=r"WARNING|ERROR|claimed|[Gg]eneration")
+            raise AssertionError(f"{short}\n{worker.log_path.name}:\n{notable}") from None
         assert {r.key for r in outputs} == keys
         if exactly:
             assert len(outputs) == len(keys), f"{len(outputs) - len(keys)} answered twice"
