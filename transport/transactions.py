@@ -59,6 +59,7 @@ class PartitionTransactions:
         self._generation: dict[TP, int | None] = {}
         self._waiting: dict[TP, list[tuple[Outbox, int]]] = {}
         self._done: dict[TP, asyncio.Future[None]] = {}
+        self._committing: dict[TP, asyncio.Future[None]] = {}
         self._wake: dict[TP, asyncio.Event] = {}
         self._runners: dict[TP, asyncio.Task[None]] = {}
         self._admin: AIOKafkaAdminClient | None = None
@@ -82,6 +83,7 @@ class PartitionTransactions:
         return committed
 
     async def _fence(self, tp: TP, generation: int | None) -> None:
+        await self._finish(tp)
         old = self._producers.pop(tp, None)
         if old is not None:
             await old.stop()
@@ -95,6 +97,17 @@ class PartitionTransactions:
         await producer.start()  # InitProducerId: the fence
         self._producers[tp] = producer
         self._generation[tp] = generation
+
+    async def _finish(self, tp: TP) -> None:
+        """Let the transactions under way or queued for `tp` end before its producer goes.
+
+        Their batches were admitted against the last claim's offsets, so they commit (or
+        fail) as they are, and the claim then reads their offset; a runner cancelled in the
+        middle would leave their deliveries waiting forever.
+        """
+        while pending := [f for f in (self._committing.get(tp), self._done.get(tp))
+                          if f is not None and not f.done()]:
+            await asyncio.wait(pending)
 
     def producer(self, tp: TP) -> AIOKafkaProducer:
         """The transactional producer of a claimed partition."""
@@ -123,6 +136,7 @@ class PartitionTransactions:
             self._waiting[tp] = []
             if done is None:
                 continue
+            self._committing[tp] = done
             try:
                 await self.commit(tp, Outbox.merged([s for s, _ in shares]),
                                   max(offset for _, offset in shares))
@@ -130,6 +144,8 @@ class PartitionTransactions:
                 done.set_exception(exc)
             else:
                 done.set_result(None)
+            finally:
+                del self._committing[tp]
 
     async def commit(self, tp: TP, share: Outbox, next_offset: int) -> None:
         """Send `share` and commit `next_offset` for `tp` in one transaction.

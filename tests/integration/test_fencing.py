@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, ProducerFenced
 from faust.types import TP
 
-from config.settings import PipelineSettings
+from config.settings import PipelineSettings, Settings
 from tests.examples import heart_record
 from tests.integration.conftest import Worker, make_worker, twin
 from tests.integration.kafka_io import produce, read_until, records_in, wait_for, wait_for_async
@@ -102,11 +102,7 @@ async def test_a_claim_fences_the_old_owners_open_transaction(
         bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The scheme itself: the old owner staged a batch and its offsets, then a new owner
     claimed the partition; the old owner's commit is refused, the new owner's stands."""
-    worker = make_worker(bootstrap, tmp_path_factory.mktemp("claim"), "claim",
-                         PROCESSING_GUARANTEE="exactly_once")
-    settings = worker.settings
-    heart = settings.pipeline("heart")
-    await ensure_topics(settings)
+    settings, heart = await _exactly_once(bootstrap, tmp_path_factory, "claim")
     tp = TP(heart.input_topic, 0)
     old, new = PartitionTransactions(settings), PartitionTransactions(settings)
     try:
@@ -132,15 +128,33 @@ async def test_a_claim_fences_the_old_owners_open_transaction(
     assert offsets == 10
 
 
+async def test_a_claim_lets_the_transactions_queued_under_the_last_one_end_first(
+        bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A partition claimed again in a new generation while a batch of the old one is still
+    on its way: the batch commits with the old producer and the claim reads its offset,
+    instead of the batch's delivery waiting forever on a producer taken away under it."""
+    settings, heart = await _exactly_once(bootstrap, tmp_path_factory, "reclaim")
+    tp = TP(heart.input_topic, 0)
+    transactions = PartitionTransactions(settings)
+    try:
+        await transactions.claim([tp], generation=1)
+        delivered = transactions.commit_soon(tp, _answers(heart, b"queued"), next_offset=10)
+        committed = await asyncio.wait_for(transactions.claim([tp], generation=2), timeout=60)
+        assert delivered.done() and delivered.exception() is None
+        assert committed == {tp: 10}
+    finally:
+        await transactions.close()
+    outputs = await read_until(bootstrap, heart.output_topic,
+                               lambda rs: any(r.key == b"queued" for r in rs),
+                               committed_only=True)
+    assert [r.key for r in outputs] == [b"queued"]
+
+
 async def test_a_transaction_with_a_refused_record_batch_commits_nothing(
         bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """A record batch the broker refuses for good fails its transaction: the offset stays
     where it was, so the batch is answered again instead of lost."""
-    worker = make_worker(bootstrap, tmp_path_factory.mktemp("refused"), "refused",
-                         PROCESSING_GUARANTEE="exactly_once")
-    settings = worker.settings
-    heart = settings.pipeline("heart")
-    await ensure_topics(settings)
+    settings, heart = await _exactly_once(bootstrap, tmp_path_factory, "refused")
     narrow = f"narrow-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -161,6 +175,15 @@ async def test_a_transaction_with_a_refused_record_batch_commits_nothing(
     finally:
         await transactions.close()
     assert await _committed(bootstrap, settings.app_id, tp) == -1
+
+
+async def _exactly_once(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
+                        name: str) -> tuple[Settings, PipelineSettings]:
+    """The settings of an exactly-once worker of its own, and its topics, made now."""
+    settings = make_worker(bootstrap, tmp_path_factory.mktemp(name), name,
+                           PROCESSING_GUARANTEE="exactly_once").settings
+    await ensure_topics(settings)
+    return settings, settings.pipeline("heart")
 
 
 def _answers(heart: PipelineSettings, key: bytes) -> Outbox:
