@@ -162,14 +162,32 @@ async def wait_for_async(check: Callable[[], Awaitable[bool]], what: str,
         await asyncio.sleep(0.1)
 
 
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offset `group` has committed for each partition of `topic` that has one."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in found.items()
+            if tp.topic == topic and meta.offset >= 0}
+
+
 async def records_in(bootstrap: str, topic: str) -> int:
     """How many records `topic` holds (the sum of its partitions' end offsets)."""
+    return sum((await end_offsets(bootstrap, topic)).values())
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition of `topic` and its end offset."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()
         partitions = [TopicPartition(topic, p) for p in cluster.partitions_for_topic(topic) or []]
         consumer.assign(partitions)
-        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        return {tp.partition: offset for tp, offset in ends.items()}
     finally:
         await consumer.stop()

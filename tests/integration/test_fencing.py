@@ -25,7 +25,14 @@ from faust.types import TP
 from config.settings import PipelineSettings, Settings
 from tests.examples import heart_record
 from tests.integration.conftest import Worker, make_worker, twin
-from tests.integration.kafka_io import produce, read_until, records_in, wait_for, wait_for_async
+from tests.integration.kafka_io import (
+    committed_offsets,
+    produce,
+    read_until,
+    records_in,
+    wait_for,
+    wait_for_async,
+)
 from transport.sink import Outbox, OutRecord, send_outbox
 from transport.topics import ensure_topics
 from transport.transactions import PartitionTransactions
@@ -194,11 +201,4 @@ def _answers(heart: PipelineSettings, key: bytes) -> Outbox:
 
 
 async def _committed(bootstrap: str, group: str, tp: TP) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        aiotp = TopicPartition(tp.topic, tp.partition)
-        found = await admin.list_consumer_group_offsets(group, partitions=[aiotp])
-        return int(found[aiotp].offset) if aiotp in found else -1
-    finally:
-        await admin.close()
+    return (await committed_offsets(bootstrap, group, tp.topic)).get(tp.partition, -1)
