@@ -84,19 +84,28 @@ class PartitionTransactions:
 
     async def _fence(self, tp: TP, generation: int | None) -> None:
         await self._finish(tp)
-        old = self._producers.pop(tp, None)
-        if old is not None:
-            await old.stop()
         runner = self._runners.pop(tp, None)
         if runner is not None:
             runner.cancel()
+        await self._renew(tp)
+        self._generation[tp] = generation
+
+    async def _renew(self, tp: TP) -> AIOKafkaProducer:
+        """Replace `tp`'s producer with a new one of the same transactional id.
+
+        Its InitProducerId is the fence: it bumps the epoch, aborts whatever an older
+        producer of the id left open, and starts its sequence numbers afresh.
+        """
+        old = self._producers.pop(tp, None)
+        if old is not None:
+            await old.stop()
         producer = RetryingProducer(transactional_id=self.transactional_id(tp),
                                     **producer_options(self.settings, f"txn-{tp.partition}"),
                                     request_timeout_ms=REQUEST_TIMEOUT_MS,
                                     retry_backoff_ms=RETRY_BACKOFF_MS)
-        await producer.start()  # InitProducerId: the fence
+        await producer.start()
         self._producers[tp] = producer
-        self._generation[tp] = generation
+        return producer
 
     async def _finish(self, tp: TP) -> None:
         """Let the transactions under way or queued for `tp` end before its producer goes.
@@ -175,12 +184,17 @@ class PartitionTransactions:
                     f"frozen or cut off past its session timeout): its transaction was fenced"
                 ) from None
             except KafkaError as exc:
+                # A zombie's abort fails with ProducerFenced, so it never gets to renew.
+                await producer.abort_transaction()
+                # A refused record batch used up a sequence number the broker never saw;
+                # the producer's every later batch to that partition would be refused as
+                # out of order, so the next try starts with a new one.
+                producer = await self._renew(tp)
                 if attempt == ATTEMPTS:
                     raise
-                logger.warning("transaction for %s[%d] failed (try %d of %d), aborting and "
+                logger.warning("transaction for %s[%d] failed (try %d of %d), aborted; "
                                "sending it again: %r", tp.topic, tp.partition, attempt,
                                ATTEMPTS, exc)
-                await producer.abort_transaction()
                 await asyncio.sleep(0.2 * attempt)
 
     async def _committed(self, tps: Collection[TP]) -> dict[TP, int]:

@@ -160,7 +160,8 @@ async def test_a_claim_lets_the_transactions_queued_under_the_last_one_end_first
 async def test_a_transaction_with_a_refused_record_batch_commits_nothing(
         bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """A record batch the broker refuses for good fails its transaction: the offset stays
-    where it was, so the batch is answered again instead of lost."""
+    where it was, so the batch is answered again instead of lost; the partition's next
+    transaction is not held up by it."""
     settings, heart = await _exactly_once(bootstrap, tmp_path_factory, "refused")
     narrow = f"narrow-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -179,9 +180,16 @@ async def test_a_transaction_with_a_refused_record_batch_commits_nothing(
         await transactions.claim([tp], generation=1)
         with pytest.raises(MessageSizeTooLargeError):
             await transactions.commit(tp, outbox, next_offset=10)
+        assert await _committed(bootstrap, settings.app_id, tp) == -1
+        # The refused batch used up a sequence number the broker never saw: the next
+        # transaction to that partition still goes through.
+        fits = Outbox(heart.name, narrow, heart.dlq_topic, [OutRecord(0, b"fits", b"Risk")])
+        await transactions.commit(tp, fits, next_offset=10)
     finally:
         await transactions.close()
-    assert await _committed(bootstrap, settings.app_id, tp) == -1
+    assert await _committed(bootstrap, settings.app_id, tp) == 10
+    outputs = await read_until(bootstrap, narrow, lambda rs: len(rs) >= 1, committed_only=True)
+    assert [r.key for r in outputs] == [b"fits"]
 
 
 async def _exactly_once(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
