@@ -18,8 +18,8 @@ run: install kafka topics ## Start Kafka and the worker with its web view (foreg
 # or the broker, so two at once on two cores take 11 minutes instead of 15.
 TEST_WORKERS ?= 2
 
-test: install tools kafka lint typecheck ## The whole suite against the real broker
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+test: install tools kafka lint typecheck ## The whole suite against the real broker (and its 15 slowest tests)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-soak: install ## Half an hour on a three-node cluster at 3,000 events/s (SOAK_SECONDS)
 	$(PY) -m pytest -q -m soak tests/soak
