@@ -162,16 +162,16 @@ async def wait_for_async(check: Callable[[], Awaitable[bool]], what: str,
         await asyncio.sleep(0.1)
 
 
-async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The offset `group` has committed for each partition of `topic` that has one."""
+async def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+    """The offset `group` has committed for each (topic, partition) that has one."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    return {tp.partition: meta.offset for tp, meta in found.items()
-            if tp.topic == topic and meta.offset >= 0}
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items()
+            if meta.offset >= 0}
 
 
 async def records_in(bootstrap: str, topic: str) -> int:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,36 @@ CHUNK = 250
 RATE = 1_000  # events/s: the stream lasts 50 s, the kills land in it
 KILL_AFTER = (8_000, 20_000, 32_000)  # events sent (a restart takes up to about 12 s)
 BAD_EVERY = 97  # about 1% of the stream is malformed and must end in the dead-letter topic
+
+
+@dataclass(frozen=True)
+class AtKill:
+    """What Kafka held right after a kill: the group's committed offsets, every topic's,
+    and the end of each partition of the deltas topic."""
+
+    committed: dict[tuple[str, int], int]
+    deltas_end: dict[int, int]
+
+    def not_committed(self, topic: str, partition: int, offset: int) -> bool:
+        return offset >= self.committed.get((topic, partition), 0)
+
+
+def _repeated_past_a_commit(answered: Counter[bytes], inputs: list[ConsumerRecord[bytes, bytes]],
+                            kills: list[AtKill]) -> int:
+    """Inputs answered again more often than kills found them not committed yet: a kill
+    repeats only what was not committed, at most once each."""
+    placed = {r.key: r for r in inputs}
+    return sum(1 for key, n in answered.items()
+               if n - 1 > sum(1 for kill in kills if kill.not_committed(
+                   placed[key].topic, placed[key].partition, placed[key].offset)))
+
+
+def _recountable(deltas: list[ConsumerRecord[bytes, bytes]], kills: list[AtKill]) -> int:
+    """What the deltas a kill left read but not committed add up to: the next worker
+    counts them again."""
+    return sum(int(r.value) for kill in kills for r in deltas
+               if kill.not_committed(r.topic, r.partition, r.offset)
+               and r.offset < kill.deltas_end[r.partition])
 
 
 def _counted(worker: Worker) -> dict[str, int]:
@@ -91,9 +122,8 @@ async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee:
 
     worker.start()
     kills = []
-    committed_at_kills: list[dict[int, int]] = []
-    deltas_at_kills: list[tuple[dict[int, int], dict[int, int]]] = []  # (committed, end)
-    counts_topic = worker.settings.label_counts_topic
+    at_kills: list[AtKill] = []
+    group, counts_topic = worker.settings.app_id, worker.settings.label_counts_topic
     try:
         producing = asyncio.ensure_future(stream_in())
         for threshold in KILL_AFTER:
@@ -106,11 +136,8 @@ async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee:
             await wait_for_async(due, f"{threshold} events sent and answers since the start")
             worker.stop(signal.SIGKILL)
             kills.append(sent)
-            committed_at_kills.append(await committed_offsets(
-                bootstrap, worker.settings.app_id, heart.input_topic))
-            deltas_at_kills.append((
-                await committed_offsets(bootstrap, worker.settings.app_id, counts_topic),
-                await end_offsets(bootstrap, counts_topic)))
+            at_kills.append(AtKill(await committed_offsets(bootstrap, group),
+                                   await end_offsets(bootstrap, counts_topic)))
             worker.start()
         await producing
         assert sent == EVENTS and kills[-1] < EVENTS, "the kills did not land mid-stream"
@@ -125,18 +152,12 @@ async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee:
         lost = len(keys - set(answered))
         duplicated = sum(answered.values()) - len(set(answered))
         inputs = await read_until(bootstrap, heart.input_topic, lambda rs: len(rs) >= EVENTS)
-        placed = {r.key: (r.partition, r.offset) for r in inputs}
-        # A kill repeats only what was not committed: an input is answered again at most
-        # once per kill that found its offset not committed yet.
-        repeated_past_a_commit = sum(
-            1 for key, n in answered.items()
-            if n - 1 > sum(1 for committed in committed_at_kills
-                           if placed[key][1] >= committed.get(placed[key][0], 0)))
+        repeated_past_a_commit = _repeated_past_a_commit(answered, inputs, at_kills)
 
         async def all_committed() -> bool:
-            offsets = await committed_offsets(bootstrap, worker.settings.app_id,
-                                              heart.input_topic)
-            return sum(offsets.values()) == EVENTS
+            offsets = await committed_offsets(bootstrap, group)
+            return sum(n for (topic, _), n in offsets.items() if topic == heart.input_topic
+                       ) == EVENTS
 
         await wait_for_async(all_committed, "every input offset to be committed", timeout=60)
         expected = {**Counter(r.value.decode() for r in outputs), "dead letters": len(dead)}
@@ -158,9 +179,7 @@ async def test_three_kills_mid_stream(bootstrap: str, tmp_path: Path, guarantee:
                                                   lambda rs: len(rs) >= delta_records)
                       if r.key.startswith(b"heart:")]
             sent_deltas = sum(int(r.value) for r in deltas)
-            recountable = sum(int(r.value) for committed, ends in deltas_at_kills
-                              for r in deltas
-                              if committed.get(r.partition, 0) <= r.offset < ends[r.partition])
+            recountable = _recountable(deltas, at_kills)
             assert EVENTS <= sent_deltas <= written, (EVENTS, sent_deltas, written)
             try:
                 await wait_for(lambda: sent_deltas <= sum(_counted(worker).values())

@@ -209,4 +209,4 @@ def _answers(heart: PipelineSettings, key: bytes) -> Outbox:
 
 
 async def _committed(bootstrap: str, group: str, tp: TP) -> int:
-    return (await committed_offsets(bootstrap, group, tp.topic)).get(tp.partition, -1)
+    return (await committed_offsets(bootstrap, group)).get((tp.topic, tp.partition), -1)
