@@ -321,9 +321,21 @@ async def received_times(topic: str, count: int, into: dict[bytes, int],
         await consumer.stop()
 
 
+@dataclass
+class Paced:
+    """A paced run's latencies (ms, in sending order), and what the host took and each
+    process used while it sent."""
+
+    delays: list[int]
+    steal: Steal
+    cpu: CpuUse
+
+
 async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: int,
-                        seconds: float, *, until_committed: bool = False) -> list[int]:
-    """Each event's ms from input to output, sending `rate` events/s for `seconds`.
+                        seconds: float, *, until_committed: bool = False,
+                        contender: int | None = None) -> Paced:
+    """Each event's ms from input to output, sending `rate` events/s for `seconds`, and the
+    CPU the host and the `contender` process took meanwhile.
 
     Waits for an answer from every partition first (`warm_up`), so a contender's start-up
     is not counted: one answer showed only that one of its partitions was being read. With
@@ -342,6 +354,8 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
                    if until_committed else None)
         if reading is not None:
             await reader_ready.wait()
+        broker = broker_pid()
+        steal, cpu = Steal.now(), CpuUse.now(contender, broker)
         started = time.monotonic()
         pending = []
         for i in range(count):
@@ -357,13 +371,14 @@ async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: 
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
+        steal, cpu = Steal.now() - steal, CpuUse.now(contender, broker) - cpu
     finally:
         await producer.stop()
     if reading is not None:
         await reading
     stamps = (received if reading is not None
               else await output_timestamps(output, count + PARTITIONS))
-    return [stamps[k] - t for k, t in sent.items()]
+    return Paced([stamps[k] - t for k, t in sent.items()], steal, cpu)
 
 
 @dataclass
@@ -389,6 +404,71 @@ class Steal:
     @property
     def pct(self) -> float:
         return round(100 * self.stolen / max(self.total, 1), 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used, in seconds."""
+    ticks = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The process listening on the bench's broker port on this machine, if any: a broker
+    elsewhere does not share this machine's cores."""
+    port = int(BOOTSTRAP.rsplit(":", 1)[1])
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                sockets.add(f"socket:[{fields[9]}]")
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in sockets:
+                return int(fd.parts[2])
+        except OSError:
+            continue
+    return None
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds a contender, this process (the load generator and reader) and the
+    local broker used over a run, with its wall seconds.
+
+    On two shared cores a contender's latency tail grows with what the other processes
+    use as well as its own, so each latency run says how much each one used.
+    """
+
+    contender: float = 0.0
+    load: float = 0.0
+    broker: float = 0.0
+    wall: float = 0.0
+
+    @staticmethod
+    def now(pid: int | None, broker: int | None) -> CpuUse:
+        return CpuUse(cpu_seconds(pid) if pid is not None else 0.0, time.process_time(),
+                      cpu_seconds(broker) if broker is not None else 0.0, time.monotonic())
+
+    def __sub__(self, earlier: CpuUse) -> CpuUse:
+        return CpuUse(self.contender - earlier.contender, self.load - earlier.load,
+                      self.broker - earlier.broker, self.wall - earlier.wall)
+
+    def __add__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(self.contender + other.contender, self.load + other.load,
+                      self.broker + other.broker, self.wall + other.wall)
+
+    def cores(self) -> dict[str, float]:
+        """Each one's average share of a core."""
+        wall = max(self.wall, 1e-9)
+        return {"contender": round(self.contender / wall, 2),
+                "load": round(self.load / wall, 2), "broker": round(self.broker / wall, 2)}
 
 
 def latency_figures(delays: Sequence[int]) -> dict[str, float]:

@@ -98,7 +98,7 @@ async def throughput(source: str, output: str) -> float:
 async def latency_and_bad_input(source: str, output: str) -> dict[str, Any]:
     await send_until_answered(source, output, b"warm-up", examples(HEART)[0])
     figures = latency_figures(
-        await paced_latency(source, output, examples(HEART), 1000, LATENCY_SECONDS))
+        (await paced_latency(source, output, examples(HEART), 1000, LATENCY_SECONDS)).delays)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
     await producer.start()
     try:

@@ -28,6 +28,8 @@ from bench.harness import (
     PIPELINES,
     RUN,
     TIMEOUT_S,
+    CpuUse,
+    Paced,
     Steal,
     Worker,
     clean_up_run,
@@ -125,9 +127,9 @@ async def live_eps(workers: list[Worker], count: int) -> float:
 
 
 async def latency(name: str, rate: int, seconds: float, contender: str = "app",
-                  until_committed: bool = False, **settings: str) -> tuple[list[int], Steal]:
+                  until_committed: bool = False, **settings: str) -> Paced:
     """Each event's latency (ms) through the heart worker (or the fast Quix form) at `rate`,
-    and the CPU the host took meanwhile."""
+    and the CPU the host and each process took meanwhile."""
     source, output = f"bench-{name}-in-{RUN}", f"bench-{name}-out-{RUN}"
     await create_topics(source, outputs=[output])
     if contender == "quix":
@@ -138,17 +140,15 @@ async def latency(name: str, rate: int, seconds: float, contender: str = "app",
     else:
         proc = Worker.of(name, HEART_MODULE, source, output, **settings).start()
     try:
-        before = Steal.now()
-        delays = await paced_latency(source, output, examples(HEART), rate, seconds,
-                                     until_committed=until_committed)
-        return delays, Steal.now() - before
+        return await paced_latency(source, output, examples(HEART), rate, seconds,
+                                   until_committed=until_committed, contender=proc.pid)
     finally:
         stop(proc)
 
 
-async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal]]:
+async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal, CpuUse]]:
     """p50/p99/max at 1,000 events/s of the heart worker and of the fast Quix form, and
-    the CPU the host took during each one's runs.
+    the CPU the host and each process took during each one's runs.
 
     Each runs twice, in the order app, Quix, Quix, app, and its figures are over both
     runs. Before them, each runs once for WARM_UP_SECONDS and those figures are dropped:
@@ -160,12 +160,14 @@ async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal]]:
         await latency(f"warm_up_{contender}", 1000, WARM_UP_SECONDS, contender=contender)
     delays: dict[str, list[int]] = {"app": [], "quix": []}
     steal = {"app": Steal(), "quix": Steal()}
+    cpu = {"app": CpuUse(), "quix": CpuUse()}
     for i, contender in enumerate(("app", "quix", "quix", "app")):
-        run, stolen = await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
-                                    contender=contender)
-        delays[contender] += run
-        steal[contender] += stolen
-    return {c: (latency_figures(delays[c]), steal[c]) for c in delays}
+        run = await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
+                            contender=contender)
+        delays[contender] += run.delays
+        steal[contender] += run.steal
+        cpu[contender] += run.cpu
+    return {c: (latency_figures(delays[c]), steal[c], cpu[c]) for c in delays}
 
 
 async def main() -> dict[str, Any]:
@@ -223,18 +225,20 @@ async def main() -> dict[str, Any]:
     r["one_worker_live_eps"] = r.pop("workers1_eps")
 
     beside_quix = await latency_beside_quix()
-    (app_latency, app_steal), (quix_latency, quix_steal) = beside_quix["app"], beside_quix["quix"]
+    (app_latency, app_steal, app_cpu) = beside_quix["app"]
+    (quix_latency, quix_steal, quix_cpu) = beside_quix["quix"]
     r |= app_latency
     r["steal_pct"], r["quix_steal_pct"] = app_steal.pct, quix_steal.pct
+    r["cpu_1k_cores"], r["quix_cpu_1k_cores"] = app_cpu.cores(), quix_cpu.cores()
     r["quix_p50_ms"], r["quix_p99_ms"] = quix_latency["p50_ms"], quix_latency["p99_ms"]
-    eos_delays, _ = await latency("latency_eos", 1000, LATENCY_SECONDS, until_committed=True,
-                                  PROCESSING_GUARANTEE="exactly_once")
-    eos_latency = latency_figures(eos_delays)
+    eos = await latency("latency_eos", 1000, LATENCY_SECONDS, until_committed=True,
+                        PROCESSING_GUARANTEE="exactly_once")
+    eos_latency = latency_figures(eos.delays)
     r["p50_eos_ms"], r["p99_eos_ms"] = eos_latency["p50_ms"], eos_latency["p99_ms"]
-    fast_delays, fast_steal = await latency("latency_10k", 10_000, FAST_RATE_SECONDS)
-    fast = latency_figures(fast_delays)
+    fast_run = await latency("latency_10k", 10_000, FAST_RATE_SECONDS)
+    fast = latency_figures(fast_run.delays)
     r["p50_10k_ms"], r["p99_10k_ms"] = fast["p50_ms"], fast["p99_ms"]
-    r["steal_10k_pct"] = fast_steal.pct
+    r["steal_10k_pct"] = fast_run.steal.pct
 
     heart = r["heart_eps"]
     return {
@@ -250,6 +254,10 @@ async def main() -> dict[str, Any]:
         "naive_events": NAIVE_EVENTS,
         "long_events": LONG_EVENTS,
     }
+
+
+def cores(use: dict[str, float]) -> str:
+    return f"{use['contender']:.2f} / {use['load']:.2f} / {use['broker']:.2f}"
 
 
 def table(r: dict[str, Any]) -> str:
@@ -281,6 +289,8 @@ def table(r: dict[str, Any]) -> str:
         ("latency at 10,000/s: p50 / p99", f"{r['p50_10k_ms']:.0f} / {r['p99_10k_ms']:.0f} ms"),
         ("CPU the host took (steal) at 1,000/s: app / Quix; at 10,000/s",
          f"{r['steal_pct']:.1f} / {r['quix_steal_pct']:.1f}; {r['steal_10k_pct']:.1f} %"),
+        ("cores used at 1,000/s (contender / load / broker): app; Quix",
+         f"{cores(r['cpu_1k_cores'])}; {cores(r['quix_cpu_1k_cores'])}"),
         *((f"peak RSS, {spec.name} worker (+ its processes)",
            f"{r[f'{spec.name}_rss_mb']:.0f} MB") for spec in PIPELINES.values()),
         ("peak RSS, Quix fastest", f"{r['quix_rss_mb']:.0f} MB"),
