@@ -22,7 +22,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -324,11 +324,15 @@ async def received_times(topic: str, count: int, into: dict[bytes, int],
 @dataclass
 class Paced:
     """A paced run's latencies (ms, in sending order), and what the host took and each
-    process used while it sent."""
+    process used while it sent; runs add up."""
 
-    delays: list[int]
-    steal: Steal
-    cpu: CpuUse
+    delays: list[int] = field(default_factory=list)
+    steal: Steal = field(default_factory=lambda: Steal())
+    cpu: CpuUse = field(default_factory=lambda: CpuUse())
+
+    def __add__(self, other: Paced) -> Paced:
+        return Paced(self.delays + other.delays, self.steal + other.steal,
+                     self.cpu + other.cpu)
 
 
 async def paced_latency(topic: str, output: str, values: Sequence[bytes], rate: int,

@@ -28,9 +28,7 @@ from bench.harness import (
     PIPELINES,
     RUN,
     TIMEOUT_S,
-    CpuUse,
     Paced,
-    Steal,
     Worker,
     clean_up_run,
     create_topics,
@@ -162,7 +160,7 @@ async def latency(name: str, rate: int, seconds: float, contender: str = "app",
         stop(proc)
 
 
-async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal, CpuUse]]:
+async def latency_beside_quix() -> dict[str, Paced]:
     """p50/p99/max at 1,000 events/s of the heart worker and of the fast Quix form, and
     the CPU the host and each process took during each one's runs.
 
@@ -174,16 +172,11 @@ async def latency_beside_quix() -> dict[str, tuple[dict[str, float], Steal, CpuU
     """
     for contender in ("app", "quix"):
         await latency(f"warm_up_{contender}", 1000, WARM_UP_SECONDS, contender=contender)
-    delays: dict[str, list[int]] = {"app": [], "quix": []}
-    steal = {"app": Steal(), "quix": Steal()}
-    cpu = {"app": CpuUse(), "quix": CpuUse()}
+    runs = {"app": Paced(), "quix": Paced()}
     for i, contender in enumerate(("app", "quix", "quix", "app")):
-        run = await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
-                            contender=contender)
-        delays[contender] += run.delays
-        steal[contender] += run.steal
-        cpu[contender] += run.cpu
-    return {c: (latency_figures(delays[c]), steal[c], cpu[c]) for c in delays}
+        runs[contender] += await latency(f"latency_{contender}{i}", 1000, LATENCY_SECONDS,
+                                         contender=contender)
+    return runs
 
 
 async def main() -> dict[str, Any]:
@@ -237,11 +230,11 @@ async def main() -> dict[str, Any]:
     r["two_vs_one_range"] = [round(two / one, 3) for one, two in (pairs[0], pairs[-1])]
 
     beside_quix = await latency_beside_quix()
-    (app_latency, app_steal, app_cpu) = beside_quix["app"]
-    (quix_latency, quix_steal, quix_cpu) = beside_quix["quix"]
-    r |= app_latency
-    r["steal_pct"], r["quix_steal_pct"] = app_steal.pct, quix_steal.pct
-    r["cpu_1k_cores"], r["quix_cpu_1k_cores"] = app_cpu.cores(), quix_cpu.cores()
+    app_run, quix_run = beside_quix["app"], beside_quix["quix"]
+    quix_latency = latency_figures(quix_run.delays)
+    r |= latency_figures(app_run.delays)
+    r["steal_pct"], r["quix_steal_pct"] = app_run.steal.pct, quix_run.steal.pct
+    r["cpu_1k_cores"], r["quix_cpu_1k_cores"] = app_run.cpu.cores(), quix_run.cpu.cores()
     r["quix_p50_ms"], r["quix_p99_ms"] = quix_latency["p50_ms"], quix_latency["p99_ms"]
     eos = await latency("latency_eos", 1000, LATENCY_SECONDS, until_committed=True,
                         PROCESSING_GUARANTEE="exactly_once")
