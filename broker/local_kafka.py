@@ -41,9 +41,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -54,6 +55,9 @@ POM = HERE / "pom.xml"
 LOG_CONFIG = HERE / "log4j2.properties"
 TOOLS_LOG_CONFIG = HERE / "log4j2-tools.properties"
 START_TIMEOUT_S = 120.0
+#: The group a start asks a coordinator for (`names_a_group_coordinator`); it never joins.
+READY_GROUP = "local-kafka-ready"
+T = TypeVar("T")
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
 
@@ -277,22 +281,36 @@ def _format_storage(node: Node, config: Path) -> None:
         _fail(f"formatting storage of node {node.id} failed:\n{result.stdout}{result.stderr}")
 
 
-async def _brokers_seen(address: str, timeout_s: float) -> int:
-    """How many brokers the node at `address` lists (0 when it does not answer)."""
+async def _ask(address: str, timeout_s: float,
+               question: Callable[[AIOKafkaAdminClient], Awaitable[T]]) -> T | None:
+    """The node at `address`'s answer to `question`, or None when it gives none in time."""
     admin = AIOKafkaAdminClient(bootstrap_servers=address,
                                 request_timeout_ms=int(timeout_s * 1000), **admin_options())
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-        return len(cluster["brokers"])
+        return await asyncio.wait_for(question(admin), timeout_s)
     except (KafkaError, OSError, TimeoutError):
-        return 0
+        return None
     finally:
         await admin.close()
 
 
 def brokers_seen(address: str, timeout_s: float = 3.0) -> int:
-    return asyncio.run(_brokers_seen(address, timeout_s))
+    """How many brokers the node at `address` lists (0 when it does not answer)."""
+    cluster = asyncio.run(_ask(address, timeout_s, lambda admin: admin.describe_cluster()))
+    return len(cluster["brokers"]) if cluster else 0
+
+
+def names_a_group_coordinator(address: str, timeout_s: float = 3.0) -> bool:
+    """True once the cluster names a coordinator for a group.
+
+    The first such question creates `__consumer_offsets`; until its partitions have leaders,
+    a worker's question fails and aiokafka logs that as an ERROR, so a new cluster is not
+    called up before it can answer.
+    """
+    coordinator = asyncio.run(_ask(address, timeout_s,
+                                   lambda admin: admin.find_coordinator(READY_GROUP)))
+    return coordinator is not None
 
 
 def is_up(address: str | None = None, timeout_s: float = 3.0) -> bool:
@@ -349,6 +367,10 @@ def start(only: int | None = None) -> None:
     if waiting:
         _fail(f"node(s) {[n.id for n in waiting]} not serving within {START_TIMEOUT_S:.0f}s; "
               f"see {', '.join(str(n.log) for n in waiting)}")
+    while only is None and not names_a_group_coordinator(cluster[0].address, 2.0):
+        if time.monotonic() > deadline:
+            _fail(f"no group coordinator within {START_TIMEOUT_S:.0f}s; see {cluster[0].log}")
+        time.sleep(0.5)
     pids = ", ".join(f"node {n.id} pid {n.pid()}" for n in chosen)
     print(f"local_kafka: Kafka {_kafka_version()} is up at {bootstrap()} ({pids})"
           + (f"; users in {users_file()}" if auth_enabled() else ""))
