@@ -75,6 +75,23 @@ async def create_topics(*names: str, outputs: Sequence[str] = ()) -> None:
                                    for n in topics])
     finally:
         await admin.close()
+    await until_led(topics)
+
+
+async def until_led(topics: Sequence[str]) -> None:
+    """Return once the broker serves every partition of `topics` as their leader.
+
+    It names a new partition's leader a moment before it acts as one, and a first send
+    then fails with NotLeaderForPartition and is retried, logged as a warning. An offset
+    lookup of such a partition is retried as well, without a word.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await consumer.start()
+    try:
+        await consumer.end_offsets([TopicPartition(topic, p) for topic in topics
+                                    for p in range(PARTITIONS)])
+    finally:
+        await consumer.stop()
 
 
 async def topic_count() -> int:
