@@ -10,9 +10,11 @@ broker when they land, whatever its client does with timestamps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -242,11 +244,44 @@ def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[b
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a contender and every process it started.
+
+    A child left running (Spark's JVM outlives its Python driver for a while) writes
+    into folders about to be removed and takes CPU from the next contender.
+    """
+    descendants = _children(proc.pid)
     proc.terminate()
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+    for pid in descendants:
+        _end(pid)
+
+
+def _end(pid: int, within_s: float = 30.0) -> None:
+    """Terminate a process that is not our child, and wait until it is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + within_s
+    while _running(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):  # gone meanwhile: as wanted
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def peak_rss_mb(pid: int) -> float:
