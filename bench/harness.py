@@ -261,18 +261,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _end(pid: int, within_s: float = 30.0) -> None:
-    """Terminate a process that is not our child, and wait until it is gone."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + within_s
-    while _running(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):  # gone meanwhile: as wanted
-                os.kill(pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.05)
+    """Terminate a process that is not our child and wait until it is gone; kill it if
+    it is still there after `within_s`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # gone already: as wanted
+            os.kill(pid, sig)
+        deadline = time.monotonic() + within_s
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _running(pid):
+            return
 
 
 def _running(pid: int) -> bool:
